@@ -1,0 +1,1 @@
+"""Recommendation models as plain Python: numpy/scipy/sklearn/torch in, arrays out. No Django."""
