@@ -1,0 +1,236 @@
+"""Animender settings: every value comes from the environment, with a safe local default.
+
+Local default: SQLite file, Celery tasks run in-process, DEBUG on. ``ANIMENDER_ENV=production``
+removes the defaults for the secret key, database, broker and allowed hosts, so a missing
+one stops startup instead of silently running on a toy configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Strict boolean: a typo such as DEBUG=ture fails loudly instead of meaning False."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw not in _BOOLS:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0).")
+    return _BOOLS[raw]
+
+
+ANIMENDER_ENV = env.str("ANIMENDER_ENV", default="local")
+if ANIMENDER_ENV not in {"local", "production"}:
+    raise ImproperlyConfigured("ANIMENDER_ENV must be 'local' or 'production'.")
+PRODUCTION = ANIMENDER_ENV == "production"
+
+
+def required(name: str, local_default: str) -> str:
+    """A value production must set explicitly; local runs get ``local_default``."""
+    if PRODUCTION:
+        value = env.str(name, default="")
+        if not value:
+            raise ImproperlyConfigured(f"{name} must be set when ANIMENDER_ENV=production.")
+        return value
+    return env.str(name, default=local_default)
+
+
+SECRET_KEY = required("SECRET_KEY", "django-insecure-local-only-never-use-in-production")
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = [h.strip() for h in required("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+                 .split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "catalog",
+    "labeling",
+    "recommender",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "animender.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "animender.wsgi.application"
+
+# No DATABASE_URL -> a SQLite file under var/; postgres://... -> PostgreSQL through psycopg 3.
+VAR_DIR = Path(env.str("ANIMENDER_VAR_DIR", default=str(BASE_DIR / "var")))
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL",
+        default="" if PRODUCTION else f"sqlite:///{VAR_DIR / 'animender.sqlite3'}",
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Concurrent page reads while a sync writes: WAL avoids "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+if PRODUCTION and not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured("DATABASE_URL must be set when ANIMENDER_ENV=production.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+LOGIN_REDIRECT_URL = "/"
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 24,
+    "EXCEPTION_HANDLER": "animender.api_errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Animender API",
+    "DESCRIPTION": "Anime catalog synced from MyAnimeList, and personal recommendations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Docs assets come from drf-spectacular-sidecar: the docs page needs no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Celery: no broker -> tasks run eagerly in-process (the quick start needs no service).
+CELERY_BROKER_URL = required("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # Season endpoints catch new and changed titles cheaply; the ranking walk is a full resync.
+    "catalog-sync-seasonal": {
+        "task": "catalog.sync_catalog",
+        "schedule": env.int("CATALOG_SEASONAL_SYNC_SECONDS", default=6 * 3600),
+        "kwargs": {"mode": "seasonal"},
+    },
+    "catalog-sync-full": {
+        "task": "catalog.sync_catalog",
+        "schedule": env.int("CATALOG_FULL_SYNC_SECONDS", default=7 * 24 * 3600),
+        "kwargs": {"mode": "full"},
+    },
+}
+
+# MyAnimeList API v2
+MAL_API_BASE_URL = env.str("MAL_API_BASE_URL", default="https://api.myanimelist.net/v2")
+MAL_CLIENT_ID = env.str("MAL_CLIENT_ID", default="")
+MAL_TIMEOUT_SECONDS = env.float("MAL_TIMEOUT_SECONDS", default=20.0)
+MAL_MAX_RETRIES = env.int("MAL_MAX_RETRIES", default=6)
+MAL_BACKOFF_BASE_SECONDS = env.float("MAL_BACKOFF_BASE_SECONDS", default=2.0)
+MAL_BACKOFF_MAX_SECONDS = env.float("MAL_BACKOFF_MAX_SECONDS", default=300.0)
+# Pause between pages: one request at a time, about 1 per second, as mal-api.md advises.
+MAL_REQUEST_INTERVAL_SECONDS = env.float("MAL_REQUEST_INTERVAL_SECONDS", default=1.0)
+
+# Catalog
+ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")
+SHOW_ADULT_CONTENT = env_bool("SHOW_ADULT_CONTENT", default=False)
+MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from .models import Anime, Genre, Studio, SyncRun
+
+
+@admin.register(Anime)
+class AnimeAdmin(admin.ModelAdmin):
+    list_display = ["mal_id", "title", "media_type", "status", "start_year", "mean", "popularity"]
+    list_filter = ["media_type", "status", "is_adult"]
+    search_fields = ["title", "search_text"]
+    filter_horizontal = ["genres", "studios"]
+
+
+admin.site.register(Genre)
+admin.site.register(Studio)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "mode", "state", "pages", "titles_created", "titles_updated",
+                    "started_at", "finished_at"]
+    readonly_fields = [f.name for f in SyncRun._meta.fields]

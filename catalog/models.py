@@ -1,0 +1,158 @@
+"""The anime catalog, keyed by MyAnimeList id, with the MAL API v2 fields we browse and model on."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Genre(models.Model):
+    """A MAL genre; MAL mixes themes and demographics (Shounen, Mecha...) into one list."""
+
+    name = models.CharField(max_length=100, unique=True)
+    mal_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Studio(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    mal_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Anime(models.Model):
+    class MediaType(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        TV = "tv", "TV"
+        OVA = "ova", "OVA"
+        MOVIE = "movie", "Movie"
+        SPECIAL = "special", "Special"
+        ONA = "ona", "ONA"
+        MUSIC = "music", "Music"
+        TV_SPECIAL = "tv_special", "TV Special"
+        CM = "cm", "CM"
+        PV = "pv", "PV"
+
+    class Status(models.TextChoices):
+        FINISHED = "finished_airing", "Finished airing"
+        AIRING = "currently_airing", "Currently airing"
+        NOT_YET_AIRED = "not_yet_aired", "Not yet aired"
+
+    class Season(models.TextChoices):
+        WINTER = "winter", "Winter"
+        SPRING = "spring", "Spring"
+        SUMMER = "summer", "Summer"
+        FALL = "fall", "Fall"
+
+    class Rating(models.TextChoices):
+        G = "g", "G - All Ages"
+        PG = "pg", "PG - Children"
+        PG_13 = "pg_13", "PG-13 - Teens 13 or older"
+        R = "r", "R - 17+ (violence & profanity)"
+        R_PLUS = "r+", "R+ - Mild Nudity"
+        RX = "rx", "Rx - Hentai"
+
+    class Nsfw(models.TextChoices):
+        WHITE = "white", "Safe"
+        GRAY = "gray", "May be unsafe"
+        BLACK = "black", "Unsafe"
+
+    mal_id = models.PositiveIntegerField(primary_key=True)
+    title = models.CharField(max_length=500)
+    title_english = models.CharField(max_length=500, blank=True, default="")
+    title_japanese = models.CharField(max_length=500, blank=True, default="")
+    synonyms = models.JSONField(default=list, blank=True)
+    # Lower-cased join of every title: one indexed-friendly column to search all names at once.
+    search_text = models.TextField(blank=True, default="", editable=False)
+    synopsis = models.TextField(blank=True, default="")
+    media_type = models.CharField(max_length=20, choices=MediaType.choices, blank=True,
+                                  default="")
+    status = models.CharField(max_length=20, choices=Status.choices, blank=True, default="")
+    num_episodes = models.PositiveIntegerField(null=True, blank=True)
+    # MAL dates can be partial ("2017", "2017-10"), so they are kept as MAL sends them.
+    start_date = models.CharField(max_length=10, blank=True, default="")
+    end_date = models.CharField(max_length=10, blank=True, default="")
+    start_season = models.CharField(max_length=10, choices=Season.choices, blank=True,
+                                    default="")
+    start_year = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    source = models.CharField(max_length=30, blank=True, default="")
+    rating = models.CharField(max_length=10, choices=Rating.choices, blank=True, default="")
+    mean = models.FloatField(null=True, blank=True, db_index=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    popularity = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    num_list_users = models.PositiveIntegerField(null=True, blank=True)
+    num_scoring_users = models.PositiveIntegerField(null=True, blank=True)
+    num_favorites = models.PositiveIntegerField(null=True, blank=True)
+    average_episode_duration = models.PositiveIntegerField(null=True, blank=True,
+                                                           help_text="Seconds.")
+    nsfw = models.CharField(max_length=10, choices=Nsfw.choices, blank=True, default="")
+    # True for Hentai-tagged or rx-rated titles; hidden unless SHOW_ADULT_CONTENT.
+    is_adult = models.BooleanField(default=False, db_index=True)
+    picture_medium = models.URLField(max_length=500, blank=True, default="")
+    picture_large = models.URLField(max_length=500, blank=True, default="")
+    genres = models.ManyToManyField(Genre, related_name="anime", blank=True)
+    studios = models.ManyToManyField(Studio, related_name="anime", blank=True)
+    mal_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["mal_id"]
+        indexes = [models.Index(fields=["start_year", "start_season"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def picture_url(self) -> str:
+        return self.picture_large or self.picture_medium
+
+    @property
+    def mal_url(self) -> str:
+        return f"https://myanimelist.net/anime/{self.mal_id}"
+
+
+class SyncRun(models.Model):
+    """One catalog sync: progress, counts and the checkpoint an interrupted run resumes from."""
+
+    class Mode(models.TextChoices):
+        FULL = "full", "Full (ranking walk)"
+        SEASONAL = "seasonal", "Seasonal (incremental)"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (resumable)"
+
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    # Checkpoint: which endpoint/params are being walked and the next offset to fetch.
+    endpoint = models.CharField(max_length=200, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    next_offset = models.PositiveIntegerField(default=0)
+    pending = models.JSONField(default=list, blank=True,
+                               help_text="Endpoints still to walk after the current one.")
+    pages = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    titles_created = models.PositiveIntegerField(default=0)
+    titles_updated = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="resumptions")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.mode} sync #{self.pk} ({self.state})"
