@@ -71,4 +71,4 @@ check-deploy: venv ## Django's deployment checklist in production mode
 	$(BIN)/python manage.py check --deploy
 
 clean: ## Remove the virtualenv, local database and caches
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -106,17 +106,15 @@ WSGI_APPLICATION = "animender.wsgi.application"
 # No DATABASE_URL -> a SQLite file under var/; postgres://... -> PostgreSQL through psycopg 3.
 VAR_DIR = Path(env.str("ANIMENDER_VAR_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL",
-        default="" if PRODUCTION else f"sqlite:///{VAR_DIR / 'animender.sqlite3'}",
+    "default": environ.Env.db_url_config(
+        required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'animender.sqlite3'}")
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if not PRODUCTION:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent page reads while a sync writes: WAL avoids "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
-if PRODUCTION and not env.str("DATABASE_URL", default=""):
-    raise ImproperlyConfigured("DATABASE_URL must be set when ANIMENDER_ENV=production.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -147,7 +145,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Local runs serve straight from the app folders; production serves collectstatic's output.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
