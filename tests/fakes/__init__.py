@@ -1,0 +1,1 @@
+"""Local fakes of external services (MyAnimeList), shared by the tests and bench/."""
