@@ -1,0 +1,105 @@
+"""Reads of the catalog, shared by the HTML pages and the REST API."""
+
+from __future__ import annotations
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Lower
+from django.db.models.query import QuerySet
+
+from .filters import AnimeSearchParams, Sort
+from .models import Anime, Genre, Studio
+
+# Within a year, later seasons are newer.
+_SEASON_ORDER = Case(
+    *(When(start_season=s, then=Value(i)) for i, s in enumerate(Anime.Season.values, start=1)),
+    default=Value(0), output_field=IntegerField(),
+)
+
+# Every ordering ends on the primary key so pages never repeat or skip rows between requests.
+_ORDERINGS: dict[str, tuple] = {
+    Sort.SCORE: (F("mean").desc(nulls_last=True),
+                 F("num_scoring_users").desc(nulls_last=True), "mal_id"),
+    # MAL popularity is a rank (1 = most members); titles without it fall back to members.
+    Sort.POPULARITY: (F("popularity").asc(nulls_last=True),
+                      F("num_list_users").desc(nulls_last=True), "mal_id"),
+    Sort.NEWEST: (F("start_year").desc(nulls_last=True), _SEASON_ORDER.desc(),
+                  F("start_date").desc(), "-mal_id"),
+    Sort.TITLE: (Lower("title"), "mal_id"),
+}
+
+
+def _visible(*, show_adult: bool) -> QuerySet[Anime]:
+    qs = Anime.objects.all()
+    return qs if show_adult else qs.filter(is_adult=False)
+
+
+def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
+    # Two extra queries for any page size instead of two per title.
+    return qs.prefetch_related(
+        Prefetch("genres", queryset=Genre.objects.only("id", "name")),
+        Prefetch("studios", queryset=Studio.objects.only("id", "name")),
+    )
+
+
+def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Anime]:
+    """Filtered, ordered titles with genres and studios prefetched; the caller paginates."""
+    qs = _visible(show_adult=show_adult)
+    # search_text is already lower-cased in Python when written, so a plain ``contains`` on the
+    # lower-cased query is case-insensitive for every script on SQLite and PostgreSQL alike
+    # (SQLite's LIKE/``icontains`` only folds ASCII).
+    for term in params.q.lower().split():
+        qs = qs.filter(search_text__contains=term)
+    through = Anime.genres.through
+    for name in params.genres:
+        # One EXISTS per genre gives AND semantics without join fan-out or DISTINCT.
+        qs = qs.filter(Exists(through.objects.filter(anime_id=OuterRef("pk"), genre__name=name)))
+    if params.studio:
+        qs = qs.filter(Exists(Anime.studios.through.objects.filter(
+            anime_id=OuterRef("pk"), studio__name=params.studio)))
+    if params.media_type:
+        qs = qs.filter(media_type=params.media_type)
+    if params.season:
+        qs = qs.filter(start_season=params.season)
+    if params.year is not None:
+        qs = qs.filter(start_year=params.year)
+    if params.status:
+        qs = qs.filter(status=params.status)
+    if params.min_score is not None:
+        qs = qs.filter(mean__gte=params.min_score)
+    return _with_relations(qs.order_by(*_ORDERINGS[params.sort]))
+
+
+def anime_get(*, mal_id: int, show_adult: bool) -> Anime | None:
+    """One title with genres and studios, or None if unknown or hidden as adult content."""
+    return _with_relations(_visible(show_adult=show_adult).filter(mal_id=mal_id)).first()
+
+
+def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
+    """Genres that have at least one visible title, by name, annotated with ``anime_count``."""
+    visible = Q() if show_adult else Q(anime__is_adult=False)
+    return (Genre.objects.annotate(anime_count=Count("anime", filter=visible))
+            .filter(anime_count__gt=0).order_by("name"))
+
+
+def anime_year_list(*, show_adult: bool) -> list[int]:
+    """Premiere years present in the catalog, newest first."""
+    return list(_visible(show_adult=show_adult).filter(start_year__isnull=False)
+                .order_by("-start_year").values_list("start_year", flat=True).distinct())
+
+
+def anime_media_type_list(*, show_adult: bool) -> list[tuple[str, str]]:
+    """(value, label) of the media types present, in the model's choice order."""
+    present = set(_visible(show_adult=show_adult).exclude(media_type="")
+                  .order_by().values_list("media_type", flat=True).distinct())
+    return [(v, label) for v, label in Anime.MediaType.choices if v in present]
