@@ -221,6 +221,8 @@ class FakeMal:
             (FIXTURES / "mal_users.json").read_text(encoding="utf-8"))["users"]
         # The quirk of mal-api.md §5: the last page still links a next page, which is empty.
         self.empty_last_page = empty_last_page
+        # Host put in paging links; None = our own. Set to MAL's to prove clients ignore it.
+        self.link_host: str | None = None
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
@@ -242,8 +244,9 @@ class FakeMal:
                                    handler_class=_QuietHandler)
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host}:{port}/v2"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-mal")
+        # Short poll interval: stop() returns fast, which keeps the test suite quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="fake-mal")
         self._thread.start()
         return self
 
@@ -499,7 +502,7 @@ class FakeMal:
 
     def _link(self, path: str, query: str, offset: int) -> str:
         pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "offset"]
-        host = self.base_url.rsplit("/v2", 1)[0]
+        host = self.link_host or self.base_url.rsplit("/v2", 1)[0]
         return f"{host}{path}?{urlencode([('offset', offset), *pairs])}"
 
     def _node(self, anime: FakeAnime, raw_fields: str | None, *, detail: bool) -> dict:
