@@ -1,0 +1,538 @@
+"""Item-based k-NN with baseline, equivalent to Surprise's ``KNNBaseline``, built to scale.
+
+Matches ``surprise.KNNBaseline(k=40, min_k=1, sim_options={'name': 'pearson_baseline',
+'user_based': False, 'shrinkage': 100}, bsl_options={'method': 'als'})``:
+
+* Baselines ``b_ui = mu + b_u + b_i`` by Surprise's ALS: each epoch first updates every
+  ``b_i = sum_u(r_ui - mu - b_u) / (reg_i + |U_i|)``, then every
+  ``b_u = sum_i(r_ui - mu - b_i) / (reg_u + |I_u|)``.
+* Similarity (pearson_baseline, shrunk): with residuals ``e_ui = r_ui - b_ui`` summed over
+  the users who rated both ``i`` and ``j``,
+  ``sim = sum(e_ui e_uj) / sqrt(sum(e_ui^2) sum(e_uj^2)) * (n - 1) / (n - 1 + shrinkage)``,
+  and 0 when ``n < max(2, min_support)``.
+* Estimate: ``b_ui + sum_j sim(i, j) (r_uj - b_uj) / sum_j sim(i, j)`` over the ``k`` items
+  ``j`` the user rated with the largest ``sim(i, j)``, of which only ``sim > 0`` count
+  (Surprise's ``heapq.nlargest`` then ``if sim > 0``). An item the user rated itself is its
+  own best neighbour (``sim(i, i) = 1``). Unknown users / items fall back to the baseline.
+
+What differs is the cost. Surprise fills five dense ``n_items x n_items`` float64 arrays
+(~2 GB at 7k titles, ~6 GB at 12k). Here the four co-rating sums come from sparse products
+over column blocks, only the upper triangle is computed (all four sums are symmetric up to
+swapping ``sq_i``/``sq_j``), and only positive similarities are kept, because a
+non-positive one never contributes to an estimate. Each item keeps its top
+``neighbours_stored`` neighbours as a CSR row sorted by similarity, best first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+_FORMAT_VERSION = 1
+# Bound on the elements of the temporary (pairs x neighbours) arrays in predict().
+_PREDICT_BUDGET = 4_000_000
+# Bound on the dense (rows x n_items) score buffer in recommend().
+_RECOMMEND_BUDGET = 4_000_000
+
+
+@dataclass(frozen=True)
+class TopN:
+    """Result of :meth:`KNNBaseline.recommend_detailed`.
+
+    ``indices`` (n_rows, n) int64 and ``scores`` (n_rows, n) float32 (unclipped estimates),
+    best first; ``fallback`` (n_rows,) bool: True where the row had no explicit rating, so
+    its ranking is the item baseline ``mu + b_i`` alone (a popularity-like order).
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    fallback: np.ndarray
+
+
+class KNNBaseline:
+    """Item-based k-NN on baseline residuals with the shrunk pearson_baseline similarity.
+
+    Args:
+        k: most neighbours aggregated per estimate (Surprise ``k``).
+        shrinkage: pearson_baseline shrinkage (Surprise ``sim_options['shrinkage']``).
+        min_support: fewest common raters for a non-zero similarity (at least 2 is used,
+            as in Surprise).
+        reg_i, reg_u, n_epochs: ALS baseline options (Surprise ``bsl_options``).
+        neighbours_stored: similarities kept per item (its top ones); None keeps every
+            positive one, which reproduces Surprise exactly.
+        rating_scale: (low, high); ``predict`` clips to it and ``fit`` rejects values outside.
+        block_size: item columns per block of the similarity computation; None picks one
+            from the catalogue size. Only speed and peak memory depend on it.
+    """
+
+    def __init__(
+        self,
+        *,
+        k: int = 40,
+        shrinkage: float = 100.0,
+        min_support: int = 1,
+        reg_i: float = 10.0,
+        reg_u: float = 15.0,
+        n_epochs: int = 10,
+        neighbours_stored: int | None = 200,
+        rating_scale: tuple[float, float] = (1.0, 10.0),
+        block_size: int | None = None,
+    ) -> None:
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        if neighbours_stored is not None and neighbours_stored < 1:
+            raise ValueError("neighbours_stored must be >= 1 or None")
+        self.k = int(k)
+        self.shrinkage = float(shrinkage)
+        self.min_support = int(min_support)
+        self.reg_i = float(reg_i)
+        self.reg_u = float(reg_u)
+        self.n_epochs = int(n_epochs)
+        self.neighbours_stored = neighbours_stored
+        self.rating_scale = (float(rating_scale[0]), float(rating_scale[1]))
+        self.block_size = block_size
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, user_items: sp.csr_matrix) -> KNNBaseline:
+        """Learn baselines and item neighbours.
+
+        ``user_items``: (n_users, n_items) sparse, explicit scores inside ``rating_scale``,
+        0 (or absent) = not rated. Users / items without ratings get zero bias and no
+        neighbours, so they are served by the baseline, as in Surprise.
+        """
+        x = sp.csr_matrix(user_items, dtype=np.float64, copy=True)
+        x.sum_duplicates()
+        x.eliminate_zeros()
+        x.sort_indices()
+        lo, hi = self.rating_scale
+        if x.nnz == 0:
+            raise ValueError("user_items holds no rating")
+        if x.data.min() < lo or x.data.max() > hi:
+            raise ValueError(f"scores must lie in rating_scale {self.rating_scale}; "
+                             "drop unscored (-1) rows before fitting")
+        self.n_users, self.n_items = x.shape
+        self.user_items_ = x
+        self._fit_baselines(x)
+        self._fit_neighbours(x)
+        self._build_reverse_index()
+        return self
+
+    def _fit_baselines(self, x: sp.csr_matrix) -> None:
+        """Surprise's baseline_als, vectorised: item pass then user pass, every epoch."""
+        n_users, n_items = x.shape
+        user_of = np.repeat(np.arange(n_users), np.diff(x.indptr))
+        count_u = np.bincount(user_of, minlength=n_users)
+        count_i = np.bincount(x.indices, minlength=n_items)
+        self.global_mean_ = float(np.mean(x.data))
+        mu = self.global_mean_
+        bu = np.zeros(n_users)
+        bi = np.zeros(n_items)
+        for _ in range(self.n_epochs):
+            bi = np.bincount(x.indices, weights=x.data - mu - bu[user_of],
+                             minlength=n_items) / (self.reg_i + count_i)
+            bu = np.bincount(user_of, weights=x.data - mu - bi[x.indices],
+                             minlength=n_users) / (self.reg_u + count_u)
+        self.bu_ = bu
+        self.bi_ = bi
+
+    def _fit_neighbours(self, x: sp.csr_matrix) -> None:
+        """Positive shrunk pearson_baseline similarities, top ``neighbours_stored`` per item.
+
+        For a column block J and the rows i < end(J) (the upper triangle), sparse products
+        over users give freq = B'B, prods = E'E, sq_i = (E*E)'B and sq_j = B'(E*E), where B
+        is the rated indicator and E the residuals. Products of matrices with one sparsity
+        pattern share their output layout, so the four ``data`` arrays line up entry by
+        entry; only an exact zero sum (dropped by scipy) breaks that and is realigned.
+        """
+        n_users, n_items = x.shape
+        user_of = np.repeat(np.arange(n_users), np.diff(x.indptr))
+        e = x.data - self.global_mean_ - self.bu_[user_of] - self.bi_[x.indices]
+        # float64 sums: float32 would perturb similarities near the top-k cut-off.
+        b_csc = sp.csr_matrix((np.ones_like(e), x.indices, x.indptr), shape=x.shape).tocsc()
+        e_csc = sp.csr_matrix((e, x.indices, x.indptr), shape=x.shape).tocsc()
+        # Transposes of CSC are item-major CSR without copying.
+        b_t, e_t = b_csc.T.tocsr(), e_csc.T.tocsr()
+        e2_t = sp.csr_matrix((e_t.data ** 2, e_t.indices, e_t.indptr), shape=e_t.shape)
+        min_common = max(2, self.min_support)
+
+        bs = self.block_size or int(np.clip(2_000_000 // max(n_items, 1), 64, 1024))
+        rows_parts: list[np.ndarray] = []
+        cols_parts: list[np.ndarray] = []
+        sims_parts: list[np.ndarray] = []
+        for start in range(0, n_items, bs):
+            stop = min(n_items, start + bs)
+            right_b = b_csc[:, start:stop].tocsr()
+            right_e = e_csc[:, start:stop].tocsr()
+            # freq and sq_j share the left factor B: one complex pass yields both
+            # (real: sum 1, imaginary: sum e_uj^2) for the index work of one.
+            right_c = sp.csr_matrix((right_b.data + 1j * right_e.data ** 2, right_e.indices,
+                                     right_e.indptr), shape=right_e.shape)
+            # Rows i < stop only: the lower triangle is the mirror of the upper one.
+            freq_sq_j, prods, sq_i = _shared_pattern_products(
+                [(b_t[:stop], right_c), (e_t[:stop], right_e), (e2_t[:stop], right_b)])
+            f, sj = freq_sq_j.data.real, freq_sq_j.data.imag
+            p, si = _aligned(prods, freq_sq_j), _aligned(sq_i, freq_sq_j)
+            # Only positive similarities ever contribute: p > 0 filters most entries early.
+            idx = np.flatnonzero((p > 0) & (f >= min_common))
+            rows = np.searchsorted(freq_sq_j.indptr, idx, side="right") - 1
+            cols = freq_sq_j.indices[idx].astype(np.int64) + start
+            upper = rows < cols
+            idx, rows, cols = idx[upper], rows[upper], cols[upper]
+            f, p = f[idx], p[idx]
+            denom = np.sqrt(si[idx] * sj[idx])
+            sim = np.divide(p, denom, out=np.zeros_like(p), where=denom > 0)
+            sim *= (f - 1) / (f - 1 + self.shrinkage)
+            pos = sim > 0
+            rows_parts.append(rows[pos].astype(np.int32))
+            cols_parts.append(cols[pos].astype(np.int32))
+            sims_parts.append(sim[pos].astype(np.float32))
+        rows = np.concatenate(rows_parts)
+        cols = np.concatenate(cols_parts)
+        sims = np.concatenate(sims_parts)
+        self.neighbours_ = _top_per_row(
+            np.concatenate([rows, cols]), np.concatenate([cols, rows]),
+            np.concatenate([sims, sims]), n_items, self.neighbours_stored,
+        )
+
+    def _build_reverse_index(self) -> None:
+        """Column view of the neighbour lists, for scoring all items of one user at once.
+
+        For neighbour j, entries ``rev_indptr_[j]:rev_indptr_[j + 1]`` of ``rev_target_``
+        (int32), ``rev_rank_`` (int32) and ``rev_sim_`` (float64) list the items i that
+        keep j, j's rank in i's sorted list (0 = best) and sim(i, j).
+        """
+        nb = self.neighbours_
+        owner = np.repeat(np.arange(nb.shape[0], dtype=np.int32), np.diff(nb.indptr))
+        rank = (np.arange(nb.nnz) - nb.indptr[owner]).astype(np.int32)
+        order = np.argsort(nb.indices, kind="stable")
+        self.rev_indptr_ = np.zeros(nb.shape[1] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(nb.indices, minlength=nb.shape[1]), out=self.rev_indptr_[1:])
+        self.rev_target_ = owner[order]
+        self.rev_rank_ = rank[order]
+        self.rev_sim_ = nb.data[order].astype(np.float64)
+
+    # ------------------------------------------------------------------ predict
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Clipped estimates for (user index, item index) pairs of the training index.
+
+        ``users``, ``items``: (n_pairs,) ints. Returns (n_pairs,) float32, as Surprise's
+        ``predict(...).est`` with ``clip=True``.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        est = self._estimate_pairs(users, items)
+        return np.clip(est, *self.rating_scale).astype(np.float32)
+
+    def _estimate_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Unclipped float64 estimates; pairs are processed grouped by user."""
+        est = self.global_mean_ + self.bu_[users] + self.bi_[items]
+        if len(users) == 0:
+            return est
+        x, nb = self.user_items_, self.neighbours_
+        order = np.argsort(users, kind="stable")
+        users_sorted = users[order]
+        # Users per chunk, so their dense rating rows stay small.
+        user_chunk = max(1, _PREDICT_BUDGET // max(self.n_items, 1))
+        uniq = np.unique(users_sorted)
+        for c in range(0, len(uniq), user_chunk):
+            chunk_users = uniq[c:c + user_chunk]
+            lo = np.searchsorted(users_sorted, chunk_users[0], side="left")
+            hi = np.searchsorted(users_sorted, chunk_users[-1], side="right")
+            dense = x[chunk_users].toarray()  # (chunk users, n_items) ratings, 0 = unrated
+            local_of = np.searchsorted(chunk_users, users_sorted[lo:hi])
+            pair_idx = order[lo:hi]
+            lengths = np.diff(nb.indptr)[items[pair_idx]]
+            # Sub-chunk pairs so (pairs x longest neighbour list) stays bounded.
+            step = max(1, _PREDICT_BUDGET // max(int(lengths.max(initial=1)), 1))
+            for s in range(0, len(pair_idx), step):
+                p = pair_idx[s:s + step]
+                est[p] += self._neighbour_term(
+                    dense, local_of[s:s + step], users[p], items[p])
+        return est
+
+    def _neighbour_term(self, dense: np.ndarray, local: np.ndarray, users: np.ndarray,
+                        items: np.ndarray) -> np.ndarray:
+        """sum sim * residual / sum sim over each pair's k best rated neighbours (or 0)."""
+        nb = self.neighbours_
+        start = nb.indptr[items]
+        length = nb.indptr[items + 1] - start
+        width = int(length.max(initial=0))
+        slot = np.arange(width)
+        valid = slot < length[:, None]
+        entry = np.where(valid, start[:, None] + slot, 0)
+        nbr = nb.indices[entry] if nb.nnz else np.zeros_like(entry)
+        sim = np.where(valid, nb.data[entry] if nb.nnz else 0.0, 0.0)
+        rating = dense[local[:, None], nbr]
+        rated = valid & (rating != 0)
+        # A pair the user rated in training is its own best neighbour (sim 1), as in
+        # Surprise, leaving k - 1 slots for the others.
+        own = dense[local, items]
+        self_rated = own != 0
+        budget = self.k - self_rated.astype(np.int64)
+        rated &= np.cumsum(rated, axis=1) <= budget[:, None]
+        base_u = self.global_mean_ + self.bu_[users]
+        resid = np.where(rated, rating - base_u[:, None] - self.bi_[nbr], 0.0)
+        w = np.where(rated, sim, 0.0)
+        num = (w * resid).sum(axis=1)
+        den = w.sum(axis=1)
+        num += np.where(self_rated, own - base_u - self.bi_[items], 0.0)
+        den += self_rated
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+    # ------------------------------------------------------------------ recommend
+
+    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
+                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items per row; see :meth:`recommend_detailed`."""
+        top = self.recommend_detailed(user_items, n, users=users)
+        return top.indices, top.scores
+
+    def recommend_detailed(self, user_items: sp.csr_matrix, n: int = 10,
+                           users: np.ndarray | None = None) -> TopN:
+        """Rank every item not in the row by its unclipped estimate, best first.
+
+        ``user_items``: (n_rows, n_items) CSR, a user's current list: entries inside
+        ``rating_scale`` are explicit scores; every non-zero entry (e.g. -1 = completed,
+        unscored) counts as seen and is never returned. Rows need not be training users:
+        the user bias is folded in from the row with the ALS formula
+        ``b_u = sum(r - mu - b_i) / (reg_u + n_rated)``, so a new sign-up is served without
+        refitting. ``users`` (n_rows,) optionally names training-user indices (-1 = new)
+        whose fitted ``b_u`` to use instead. One vectorised pass per batch of rows.
+        """
+        rows = sp.csr_matrix(user_items, dtype=np.float64)
+        if rows.shape[1] != self.n_items:
+            raise ValueError(f"expected {self.n_items} item columns, got {rows.shape[1]}")
+        rows.eliminate_zeros()
+        n_rows = rows.shape[0]
+        n = min(n, self.n_items)
+        if users is not None:
+            users = np.asarray(users, dtype=np.int64)
+        indices = np.empty((n_rows, n), dtype=np.int64)
+        scores = np.empty((n_rows, n), dtype=np.float32)
+        fallback = np.empty(n_rows, dtype=bool)
+        step = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
+        for s in range(0, n_rows, step):
+            batch = rows[s:s + step]
+            known = None if users is None else users[s:s + step]
+            est, fb = self._score_rows(batch, known)
+            # Unscored (-1) entries are seen too: pass the structure, not the values.
+            seen = sp.csr_matrix((np.ones(batch.nnz, dtype=np.float32), batch.indices,
+                                  batch.indptr), shape=batch.shape)
+            idx, sc = _top_n_excluding(est, seen, n)
+            indices[s:s + step], scores[s:s + step], fallback[s:s + step] = idx, sc, fb
+        return TopN(indices=indices, scores=scores, fallback=fallback)
+
+    def _score_rows(self, rows: sp.csr_matrix, known_users: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dense (n_rows, n_items) float64 unclipped estimates and the fallback flags."""
+        lo, hi = self.rating_scale
+        n_rows = rows.shape[0]
+        explicit = (rows.data >= lo) & (rows.data <= hi)
+        row_of = np.repeat(np.arange(n_rows), np.diff(rows.indptr))[explicit]
+        item = rows.indices[explicit].astype(np.int64)
+        score = rows.data[explicit]
+        mu = self.global_mean_
+        n_rated = np.bincount(row_of, minlength=n_rows)
+        bu = np.bincount(row_of, weights=score - mu - self.bi_[item],
+                         minlength=n_rows) / (self.reg_u + n_rated)
+        if known_users is not None:
+            bu = np.where(known_users >= 0, self.bu_[np.maximum(known_users, 0)], bu)
+        est = mu + bu[:, None] + self.bi_[None, :]
+        fallback = n_rated == 0
+        if len(item) == 0:
+            return est, fallback
+        resid = score - mu - bu[row_of] - self.bi_[item]
+        # Every stored (target i, neighbour j) link where j is one of the row's items.
+        start = self.rev_indptr_[item]
+        length = self.rev_indptr_[item + 1] - start
+        total = int(length.sum())
+        if total == 0:
+            return est, fallback
+        link = np.arange(total) + np.repeat(start - (np.cumsum(length) - length), length)
+        target = self.rev_target_[link]
+        cell = np.repeat(row_of * self.n_items, length) + target
+        weight = self.rev_sim_[link]
+        size = n_rows * self.n_items
+        # Per (row, target) only the k best links count. Most cells have fewer than k
+        # links; rank only the links of the crowded ones, by their position in the
+        # target's sorted neighbour list.
+        crowded = np.flatnonzero(np.bincount(cell, minlength=size)[cell] > self.k)
+        if len(crowded):
+            key = cell[crowded] * self.n_items + self.rev_rank_[link[crowded]]
+            order = np.argsort(key)
+            sorted_cells = cell[crowded][order]
+            first = np.r_[True, sorted_cells[1:] != sorted_cells[:-1]]
+            seq = np.arange(len(order))
+            group_start = np.maximum.accumulate(np.where(first, seq, 0))
+            weight[crowded[order[(seq - group_start) >= self.k]]] = 0.0
+        num = np.bincount(cell, weights=weight * np.repeat(resid, length), minlength=size)
+        den = np.bincount(cell, weights=weight, minlength=size)
+        term = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        est += term.reshape(n_rows, self.n_items)
+        return est, fallback
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> None:
+        """Write every fitted array with ``np.savez`` (no pickle)."""
+        nb, x = self.neighbours_, self.user_items_
+        np.savez(
+            path,
+            format_version=np.int64(_FORMAT_VERSION),
+            params=np.array([self.k, self.shrinkage, self.min_support, self.reg_i,
+                             self.reg_u, self.n_epochs,
+                             -1 if self.neighbours_stored is None else self.neighbours_stored,
+                             *self.rating_scale], dtype=np.float64),
+            global_mean=np.float64(self.global_mean_), bu=self.bu_, bi=self.bi_,
+            nb_indptr=nb.indptr, nb_indices=nb.indices, nb_data=nb.data,
+            ui_indptr=x.indptr, ui_indices=x.indices, ui_data=x.data,
+            shape=np.array(x.shape, dtype=np.int64),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> KNNBaseline:
+        """Read a file written by :meth:`save`; ``allow_pickle=False``."""
+        with np.load(path, allow_pickle=False) as f:
+            if int(f["format_version"]) != _FORMAT_VERSION:
+                raise ValueError(f"unsupported format version {int(f['format_version'])}")
+            p = f["params"]
+            model = cls(k=int(p[0]), shrinkage=p[1], min_support=int(p[2]), reg_i=p[3],
+                        reg_u=p[4], n_epochs=int(p[5]),
+                        neighbours_stored=None if p[6] < 0 else int(p[6]),
+                        rating_scale=(p[7], p[8]))
+            n_users, n_items = (int(v) for v in f["shape"])
+            model.n_users, model.n_items = n_users, n_items
+            model.global_mean_ = float(f["global_mean"])
+            model.bu_, model.bi_ = f["bu"], f["bi"]
+            model.neighbours_ = sp.csr_matrix(
+                (f["nb_data"], f["nb_indices"], f["nb_indptr"]), shape=(n_items, n_items))
+            model.user_items_ = sp.csr_matrix(
+                (f["ui_data"], f["ui_indices"], f["ui_indptr"]), shape=(n_users, n_items))
+        model._build_reverse_index()
+        return model
+
+
+def _shared_pattern_products(pairs: list[tuple[sp.csr_matrix, sp.csr_matrix]]
+                             ) -> list[sp.csr_matrix]:
+    """``left @ right`` for pairs whose lefts share one sparsity pattern, as do the rights.
+
+    scipy's ``@`` runs a symbolic pass (counting the output entries) before every numeric
+    one; the pattern is the same for all pairs, so the count is done once and the numeric
+    kernel is called directly. Falls back to ``@`` if scipy's internals change.
+    """
+    try:
+        from scipy.sparse._sparsetools import csr_matmat, csr_matmat_maxnnz
+    except ImportError:  # pragma: no cover - depends on the scipy build
+        return [left @ right for left, right in pairs]
+    left0, right0 = pairs[0]
+    (n_rows, _), (_, n_cols) = left0.shape, right0.shape
+    idx_dtype = np.int64
+    ap, aj = left0.indptr.astype(idx_dtype), left0.indices.astype(idx_dtype)
+    bp, bj = right0.indptr.astype(idx_dtype), right0.indices.astype(idx_dtype)
+    try:
+        nnz = int(csr_matmat_maxnnz(n_rows, n_cols, ap, aj, bp, bj))
+        out = []
+        for left, right in pairs:
+            cp = np.empty(n_rows + 1, dtype=idx_dtype)
+            cj = np.empty(nnz, dtype=idx_dtype)
+            cx = np.empty(nnz, dtype=np.result_type(left.dtype, right.dtype))
+            csr_matmat(n_rows, n_cols, ap, aj, left.data, bp, bj, right.data, cp, cj, cx)
+            size = int(cp[-1])
+            out.append(sp.csr_matrix((cx[:size], cj[:size], cp), shape=(n_rows, n_cols)))
+        return out
+    except TypeError:  # pragma: no cover - scipy changed the private signature
+        return [left @ right for left, right in pairs]
+
+
+def _aligned(product: sp.csr_matrix, like: sp.csr_matrix) -> np.ndarray:
+    """``product``'s values laid out as ``like``'s entries (``product`` ⊆ ``like``).
+
+    scipy drops exact-zero sums, so a product can lose entries the co-rating count keeps;
+    the common case (same nnz, hence same layout) costs nothing.
+    """
+    if product.nnz == like.nnz:
+        return product.data
+    n_cols = like.shape[1]
+    like_rows = np.repeat(np.arange(like.shape[0], dtype=np.int64), np.diff(like.indptr))
+    prod_rows = np.repeat(np.arange(product.shape[0], dtype=np.int64),
+                          np.diff(product.indptr))
+    like_key = like_rows * n_cols + like.indices
+    prod_key = prod_rows * n_cols + product.indices
+    order = np.argsort(like_key)
+    where = order[np.searchsorted(like_key[order], prod_key)]
+    out = np.zeros(like.nnz, dtype=product.dtype)
+    out[where] = product.data
+    return out
+
+
+def _top_per_row(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int,
+                 keep: int | None) -> sp.csr_matrix:
+    """(n_items, n_items) CSR of the ``keep`` largest ``sims`` per row, sorted descending.
+
+    Ties break on the smaller column. One sort of packed int64 keys (row, inverted
+    similarity bits, column) when the catalogue fits in 16 bits per index.
+    """
+    sims = sims.astype(np.float32)
+    if keep is not None and len(sims) > keep:
+        rows, cols, sims = _prefilter_top(rows, cols, sims, n_items, keep)
+    if n_items <= 1 << 16:
+        # Positive float32 bit patterns order like the floats; invert for descending.
+        inv = (np.int64(0x7FFFFFFF) - sims.view(np.int32).astype(np.int64))
+        key = (rows.astype(np.int64) << 47) | (inv << 16) | cols.astype(np.int64)
+        key.sort()
+        rows = (key >> 47).astype(np.int32)
+        cols = (key & 0xFFFF).astype(np.int32)
+        sims = (np.int64(0x7FFFFFFF) - ((key >> 16) & 0x7FFFFFFF)).astype(np.int32)
+        sims = sims.view(np.float32)
+    else:
+        order = np.lexsort((cols, -sims, rows))
+        rows, cols, sims = rows[order], cols[order], sims[order]
+    counts = np.bincount(rows, minlength=n_items)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(rows)) - starts[rows]
+    if keep is not None:
+        mask = rank < keep
+        rows, cols, sims = rows[mask], cols[mask], sims[mask]
+        counts = np.minimum(counts, keep)
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return sp.csr_matrix((sims, cols, indptr), shape=(n_items, n_items))
+
+
+def _prefilter_top(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int,
+                   keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop entries that cannot be among their row's ``keep`` best, before the sort.
+
+    Buckets each positive float32 by its exponent and 3 mantissa bits (12.5 % wide,
+    log-spaced), counts per (row, bucket) and keeps, per row, every bucket down to the one
+    where the running count reaches ``keep``. Exact: a dropped entry has ``keep`` better
+    ones in its row. Sorting ~1/5 of the entries is what makes this worth it.
+    """
+    n_buckets = 256
+    top = np.int32(0x3F8)  # bits >> 20 of 1.0f; similarities are < 1
+    bucket = top - np.clip(sims.view(np.int32) >> 20, top - (n_buckets - 1), top)
+    counts = np.bincount(rows.astype(np.int64) * n_buckets + bucket,
+                         minlength=n_items * n_buckets).reshape(n_items, n_buckets)
+    reached = np.cumsum(counts, axis=1) >= keep
+    last = np.where(reached.any(axis=1), reached.argmax(axis=1), n_buckets - 1)
+    mask = bucket <= last[rows]
+    return rows[mask], cols[mask], sims[mask]
+
+
+def _top_n_excluding(scores: np.ndarray, seen: sp.csr_matrix, n: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`recommender.ml.base.top_n_excluding`; kept local to avoid a float32
+    copy of the score buffer before masking (the estimates stay float64 until the end)."""
+    scores = scores.copy()
+    r, c = seen.nonzero()
+    scores[r, c] = -np.inf
+    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    return idx, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
