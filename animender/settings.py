@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -195,6 +196,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CATALOG_SEASONAL_SYNC_SECONDS", default=6 * 3600),
         "kwargs": {"mode": "seasonal"},
     },
+    # Global engines retrain nightly on the day's community data and members' lists.
+    "recommender-train-nightly": {
+        "task": "recommender.train_all",
+        "schedule": crontab(hour=env.int("TRAIN_HOUR_UTC", default=3), minute=0),
+    },
     "catalog-sync-full": {
         "task": "catalog.sync_catalog",
         "schedule": env.int("CATALOG_FULL_SYNC_SECONDS", default=7 * 24 * 3600),
@@ -215,6 +221,8 @@ MAL_REQUEST_INTERVAL_SECONDS = env.float("MAL_REQUEST_INTERVAL_SECONDS", default
 # Catalog
 ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")
 SHOW_ADULT_CONTENT = env_bool("SHOW_ADULT_CONTENT", default=False)
+# Per-engine hyper-parameter overrides, e.g. {"watchlist_nn": {"epochs": 40}}.
+RECOMMENDER_ENGINE_PARAMS = env.json("RECOMMENDER_ENGINE_PARAMS", default={})
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
 
 if PRODUCTION:

@@ -1,0 +1,62 @@
+"""Which engines the platform trains and serves, and what matrix each learns from.
+
+Imports are lazy: torch takes seconds to import and only the NN needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    # "explicit": 1-10 scores only; "binary": every completed title, scored or not, as 1.
+    matrix: str
+    factory: Callable[..., Any]
+    # Both take the version's directory: engines differ in how many files they write.
+    saver: Callable[[Any, Path], None]
+    loader: Callable[[Path], Any]
+    defaults: dict = field(default_factory=dict)
+
+
+def _knn_factory(**params):
+    from .knn_baseline import KNNBaseline
+
+    return KNNBaseline(**params)
+
+
+def _knn_saver(model, directory: Path) -> None:
+    model.save(directory / "knn_baseline.npz")
+
+
+def _knn_loader(directory: Path):
+    from .knn_baseline import KNNBaseline
+
+    return KNNBaseline.load(directory / "knn_baseline.npz")
+
+
+def _nn_saver(model, directory: Path) -> None:
+    model.save(directory)
+
+
+def _nn_factory(**params):
+    from .watchlist_nn import WatchlistNN
+
+    return WatchlistNN(**params)
+
+
+def _nn_loader(path: Path):
+    from .watchlist_nn import WatchlistNN
+
+    return WatchlistNN.load(path)
+
+
+ENGINES: dict[str, EngineSpec] = {
+    "knn_baseline": EngineSpec("knn_baseline", "explicit", _knn_factory, _knn_saver,
+                               _knn_loader),
+    "watchlist_nn": EngineSpec("watchlist_nn", "binary", _nn_factory, _nn_saver, _nn_loader),
+}
