@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .filters import MAX_PAGE_SIZE, AnimeSearchInputSerializer
+from .filters import AnimeSearchInputSerializer, AnimeSearchParams
 from .selectors import anime_get, anime_search, genre_list
 
 _BAD_PARAMS = OpenApiResponse(
@@ -41,8 +41,16 @@ def _page_of(item: type[serializers.Serializer], *,
 
 
 class AnimePagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
+    """Pages by the already validated parameters, so ``?page=`` (blank) means page 1 here too."""
+
+    def __init__(self, *, params: AnimeSearchParams) -> None:
+        self.params = params
+
+    def get_page_size(self, request: Request) -> int:
+        return self.params.page_size
+
+    def get_page_number(self, request: Request, paginator) -> int:
+        return self.params.page
 
 
 class AnimeListApi(APIView):
@@ -79,8 +87,9 @@ class AnimeListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = AnimeSearchInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        qs = anime_search(params=filters.to_params(), show_adult=settings.SHOW_ADULT_CONTENT)
-        paginator = AnimePagination()
+        params = filters.to_params()
+        qs = anime_search(params=params, show_adult=settings.SHOW_ADULT_CONTENT)
+        paginator = AnimePagination(params=params)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 

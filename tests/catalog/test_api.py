@@ -46,7 +46,9 @@ def test_list_searches_english_japanese_synonym_and_romaji(client, titles, q):
     ({"status": "currently_airing"}, [50]),
     ({"min_score": "8.6"}, [1]),
     ({"studio": "Wit Studio"}, [16498]),
-    ({"type": "", "year": "", "q": ""}, [1, 16498, 50, 5]),  # blank form fields = unset
+    # Blank form fields mean "not set".
+    ({"type": "", "year": "", "q": "", "page": "", "page_size": "", "sort": ""},
+     [1, 16498, 50, 5]),
 ])
 def test_list_filters(client, titles, query, expected):
     assert ids(client.get(LIST, query)) == expected
