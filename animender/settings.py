@@ -179,6 +179,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"EngineEnum": "recommender.models.Engine"},
 }
 
 # Celery: no broker -> tasks run eagerly in-process (the quick start needs no service).

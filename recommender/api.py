@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from .services import NoModelError, recommendations_for_entries, training_run_en
 MAX_ENTRIES = 5000
 
 
+@extend_schema_serializer(component_name="TrainingRun")
 class TrainingRunOutput(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
@@ -24,6 +25,7 @@ class TrainingRunOutput(serializers.ModelSerializer):
                   "created_at", "started_at", "finished_at"]
 
 
+@extend_schema_serializer(component_name="RecommendedTitle")
 class RecommendedItemOutput(serializers.Serializer):
     mal_id = serializers.IntegerField(source="anime.mal_id")
     title = serializers.CharField(source="anime.title")
@@ -35,6 +37,7 @@ class RecommendedItemOutput(serializers.Serializer):
 class EngineListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="EngineStatus")
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField()
         label = serializers.CharField()
@@ -60,13 +63,15 @@ class RecommendationCreateApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []  # stateless: no session, so no CSRF token needed
 
+    @extend_schema_serializer(component_name="WatchedEntry")
     class EntrySerializer(serializers.Serializer):
         mal_id = serializers.IntegerField(min_value=1)
         score = serializers.IntegerField(min_value=-1, max_value=10, default=0,
                                          help_text="1-10, or 0/-1 for watched but unscored")
 
+    @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=list(ENGINES), default="watchlist_nn")
+        engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
         entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES)
 
@@ -75,6 +80,7 @@ class RecommendationCreateApi(APIView):
             entry.is_valid(raise_exception=True)
             return [(e["mal_id"], e["score"]) for e in entry.validated_data]
 
+    @extend_schema_serializer(component_name="RecommendationResponse")
     class OutputSerializer(serializers.Serializer):
         engine = serializers.CharField()
         version = serializers.CharField()
@@ -102,8 +108,9 @@ class RecommendationCreateApi(APIView):
 class TrainingRunListApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema_serializer(component_name="TrainingRunRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=list(ENGINES))
+        engine = serializers.ChoiceField(choices=Engine.choices)
 
     @extend_schema(responses=TrainingRunOutput(many=True), summary="Recent training runs (staff)")
     def get(self, request):

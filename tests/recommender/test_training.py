@@ -140,3 +140,10 @@ def test_nightly_task_trains_one_run_per_engine(community, django_capture_on_com
     assert set(runs.values_list("state", flat=True)) == {"done"}
     assert sorted(runs.values_list("engine", flat=True)) == ["knn_baseline", "watchlist_nn"]
     assert set(runs.values_list("trigger", flat=True)) == {"schedule"}
+
+
+def test_engine_choices_match_the_registry():
+    from recommender.ml.registry import ENGINES
+    from recommender.models import Engine
+
+    assert set(Engine.values) == set(ENGINES)
