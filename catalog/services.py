@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 from .models import Anime, Genre, Studio
 from .records import ANIME_FIELDS, AnimeRecord, NamedRef
@@ -42,14 +43,97 @@ def _refs_to_ids(model: type[Genre] | type[Studio], refs: Iterable[NamedRef]) ->
     return existing
 
 
+# Both backends we run on (settings.py) speak INSERT ... ON CONFLICT; anything else takes
+# the slower ORM path.
+_RAW_UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
+
+
+# Ids per IN (...) list: below SQLite's historical 999-variable limit.
+_IN_CHUNK = 900
+
+
+def _existing_rows(ids: list[int]) -> dict[int, dict]:
+    """The columns an upsert merges with (titles for search_text, is_adult), by mal_id."""
+    columns = ("mal_id", "title", "title_english", "title_japanese", "synonyms", "is_adult")
+    if connection.vendor not in _RAW_UPSERT_VENDORS:
+        return {row["mal_id"]: row
+                for row in Anime.objects.filter(mal_id__in=ids).values(*columns)}
+    # Raw: Django prepares every IN value one by one, a third of a sync page's write time.
+    qn = connection.ops.quote_name
+    synonyms = Anime._meta.get_field("synonyms")
+    rows = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            cursor.execute(
+                f"SELECT {', '.join(map(qn, columns))} FROM {qn(Anime._meta.db_table)} "
+                f"WHERE {qn('mal_id')} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            for mal_id, title, english, japanese, syn, adult in cursor.fetchall():
+                rows[mal_id] = {"mal_id": mal_id, "title": title, "title_english": english,
+                                "title_japanese": japanese, "is_adult": bool(adult),
+                                "synonyms": synonyms.from_db_value(syn, None, connection)}
+    return rows
+
+
 def _replace_links(through, owner_field: str, target_field: str,
                    links: dict[int, list[int]]) -> None:
-    through.objects.filter(**{f"{owner_field}__in": list(links)}).delete()
-    through.objects.bulk_create(
-        [through(**{owner_field: a, target_field: t}) for a, ts in links.items()
-         for t in dict.fromkeys(ts)],
-        batch_size=2000,
-    )
+    owners = list(links)
+    if connection.vendor in _RAW_UPSERT_VENDORS:
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for start in range(0, len(owners), _IN_CHUNK):
+                chunk = owners[start:start + _IN_CHUNK]
+                cursor.execute(f"DELETE FROM {qn(through._meta.db_table)} WHERE "
+                               f"{qn(owner_field)} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+    else:
+        through.objects.filter(**{f"{owner_field}__in": owners}).delete()
+    pairs = [(a, t) for a, ts in links.items() for t in dict.fromkeys(ts)]
+    if not pairs:
+        return
+    if connection.vendor not in _RAW_UPSERT_VENDORS:
+        through.objects.bulk_create(
+            [through(**{owner_field: a, target_field: t}) for a, t in pairs], batch_size=2000)
+        return
+    # Plain executemany: building ~3 model instances per title cost more than the writes.
+    qn = connection.ops.quote_name
+    sql = (f"INSERT INTO {qn(through._meta.db_table)} ({qn(owner_field)}, {qn(target_field)}) "
+           "VALUES (%s, %s)")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, pairs)
+
+
+def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
+    """INSERT ... ON CONFLICT (mal_id) DO UPDATE only ``columns``, one prepared statement.
+
+    New rows get every column (defaults where the record is silent); existing rows keep
+    the columns the record does not carry. Same effect as ``bulk_create(update_conflicts=
+    True)`` without compiling SQL and preparing every value through the ORM, which took
+    most of the bulk import's time.
+    """
+    meta = Anime._meta
+    fields = [f for f in meta.concrete_fields if f.attname not in ("created_at", "updated_at")]
+    created, updated = meta.get_field("created_at"), meta.get_field("updated_at")
+    stamp = created.get_db_prep_save(timezone.now(), connection)
+    # Only JSON and datetime values need the backend's adaptation; the rest pass as is.
+    adapt = {f.attname for f in fields if isinstance(f, models.JSONField | models.DateTimeField)}
+    defaults = {f.attname: f.get_default() for f in fields}
+    qn = connection.ops.quote_name
+    names = [qn(f.column) for f in fields] + [qn(created.column), qn(updated.column)]
+    update_columns = [qn(meta.get_field(c).column) for c in (*columns, "updated_at")]
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_columns)
+    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(names)}) "
+           f"VALUES ({', '.join(['%s'] * len(names))}) "
+           f"ON CONFLICT ({qn(meta.pk.column)}) DO UPDATE SET {assignments}")
+    params = []
+    for row in rows:
+        values = []
+        for f in fields:
+            value = row.get(f.attname, defaults[f.attname])
+            values.append(f.get_db_prep_save(value, connection) if f.attname in adapt
+                          else value)
+        params.append(values + [stamp, stamp])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 @transaction.atomic
@@ -63,25 +147,25 @@ def anime_upsert_many(*, records: list[AnimeRecord]) -> UpsertCounts:
     by_id = {r.mal_id: r for r in records}
     if not by_id:
         return UpsertCounts()
-    existing = {
-        row["mal_id"]: row
-        for row in Anime.objects.filter(mal_id__in=by_id).values(
-            "mal_id", "title", "title_english", "title_japanese", "synonyms", "is_adult")
-    }
-    # Group by the set of fields carried: bulk upsert updates the same columns for every row.
-    groups: dict[tuple[str, ...], list[Anime]] = {}
+    existing = _existing_rows(list(by_id))
+    # Group by the set of fields carried: one upsert statement updates the same columns for
+    # every row, and a source must not blank the columns it did not send.
+    groups: dict[tuple[str, ...], list[dict]] = {}
     for rec in by_id.values():
         values = {k: v for k, v in rec.values.items() if k in ANIME_FIELDS}
         adult = rec.is_adult()
         if adult is None:
             adult = existing.get(rec.mal_id, {}).get("is_adult", False)
-        obj = Anime(mal_id=rec.mal_id, search_text=rec.search_text(existing.get(rec.mal_id)),
-                    is_adult=adult, **values)
-        key = tuple(sorted(values)) + ("search_text", "is_adult", "updated_at")
-        groups.setdefault(key, []).append(obj)
-    for update_fields, objs in groups.items():
-        Anime.objects.bulk_create(objs, batch_size=1000, update_conflicts=True,
-                                  unique_fields=["mal_id"], update_fields=list(update_fields))
+        row = {**values, "mal_id": rec.mal_id, "is_adult": adult,
+               "search_text": rec.search_text(existing.get(rec.mal_id))}
+        groups.setdefault(tuple(sorted(values)) + ("search_text", "is_adult"), []).append(row)
+    for columns, rows in groups.items():
+        if connection.vendor in _RAW_UPSERT_VENDORS:
+            _upsert_rows(columns, rows)
+        else:
+            Anime.objects.bulk_create([Anime(**row) for row in rows], batch_size=1000,
+                                      update_conflicts=True, unique_fields=["mal_id"],
+                                      update_fields=[*columns, "updated_at"])
 
     with_genres = [r for r in by_id.values() if r.genres is not None]
     if with_genres:
