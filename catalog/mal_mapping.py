@@ -34,15 +34,20 @@ _MAX_LEN = {"title": 500, "title_english": 500, "title_japanese": 500, "media_ty
 _SEASONS = {"winter", "spring", "summer", "fall"}
 
 
+# Exact type checks (not isinstance): faster on 13k titles, and they reject bool, an int
+# subclass.
 def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return value if type(value) is str else ""
 
 
 def _int_or_none(value: object) -> int | None:
-    # bool is an int subclass; a negative count is nonsense for our unsigned columns.
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return int(value)
+    # A negative count is nonsense for our unsigned columns.
+    kind = type(value)
+    if kind is int:
+        return value if value >= 0 else None
+    if kind is float:
+        return int(value) if value >= 0 else None
+    return None
 
 
 def _positive_or_none(value: object) -> int | None:
@@ -53,10 +58,10 @@ def _positive_or_none(value: object) -> int | None:
 
 def _refs(items: object) -> list[NamedRef]:
     refs: dict[str, NamedRef] = {}
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and _str(item.get("name")).strip():
-            name = item["name"].strip()
-            refs[name] = NamedRef(name=name, mal_id=_int_or_none(item.get("id")))
+    for item in items if type(items) is list else ():
+        name = _str(item.get("name")).strip() if type(item) is dict else ""
+        if name:
+            refs[name] = NamedRef(name, _int_or_none(item.get("id")))
     return list(refs.values())
 
 
@@ -106,8 +111,7 @@ def anime_record_from_node(node: dict, *, fields: frozenset[str]) -> AnimeRecord
             values[column] = _int_or_none(node.get(key))
     if "mean" in fields:
         mean = node.get("mean")
-        values["mean"] = float(mean) if isinstance(mean, int | float) and not isinstance(
-            mean, bool) else None
+        values["mean"] = float(mean) if type(mean) in (int, float) else None
     if "num_episodes" in fields:
         values["num_episodes"] = _positive_or_none(node.get("num_episodes"))
     if "average_episode_duration" in fields:

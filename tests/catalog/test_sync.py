@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from catalog.mal_client import MalClient, MalServerError, MalThrottled
 from catalog.models import Anime, Genre, Studio, SyncRun
+from catalog.records import AnimeRecord
+from catalog.services import anime_upsert_many
 from catalog.sync import catalog_sync, sync_plan
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +163,12 @@ def test_injected_client_is_used_and_left_open(mal_settings, fake_mal, sleeps):
     assert client.requests_made == 3
     client.anime_details(1)  # still usable by the caller
     client.close()
+
+
+def test_a_record_without_names_keeps_the_stored_ones_searchable(mal_settings, fake_mal):
+    catalog_sync(mode="full")
+    anime_upsert_many(records=[AnimeRecord(mal_id=900002, values={"mean": 8.25})])
+    fancy = Anime.objects.get(mal_id=900002)
+    assert fancy.mean == 8.25 and fancy.title == 'Kaze & <Hoshi> "Tabi" 🌸'
+    assert fancy.synonyms == ["K&H", "Wind 'n' Stars"]
+    assert "k&h" in fancy.search_text and 'wind & <stars> "journey"' in fancy.search_text
