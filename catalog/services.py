@@ -52,6 +52,24 @@ _RAW_UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
 _IN_CHUNK = 900
 
 
+def _insert_many(head: str, tail: str, rows: list) -> None:
+    """``head VALUES (...), (...) tail``: executemany on SQLite (in-process, already fast);
+    multi-row statements on PostgreSQL, where one round trip per row dominated."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = f"({', '.join(['%s'] * width)})"
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.executemany(f"{head} VALUES {one} {tail}", rows)
+            return
+        per_statement = max(1, 30000 // width)  # under PostgreSQL's 65535 parameters
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            cursor.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}",
+                           [value for row in chunk for value in row])
+
+
 def _existing_rows(ids: list[int]) -> dict[int, dict]:
     """The columns an upsert merges with (titles for search_text, is_adult), by mal_id."""
     columns = ("mal_id", "title", "title_english", "title_japanese", "synonyms", "is_adult")
@@ -94,16 +112,14 @@ def _replace_links(through, owner_field: str, target_field: str,
         through.objects.bulk_create(
             [through(**{owner_field: a, target_field: t}) for a, t in pairs], batch_size=2000)
         return
-    # Plain executemany: building ~3 model instances per title cost more than the writes.
+    # Plain SQL: building ~3 model instances per title cost more than the writes.
     qn = connection.ops.quote_name
-    sql = (f"INSERT INTO {qn(through._meta.db_table)} ({qn(owner_field)}, {qn(target_field)}) "
-           "VALUES (%s, %s)")
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, pairs)
+    _insert_many(f"INSERT INTO {qn(through._meta.db_table)} "
+                 f"({qn(owner_field)}, {qn(target_field)})", "", pairs)
 
 
 def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT (mal_id) DO UPDATE only ``columns``, one prepared statement.
+    """INSERT ... ON CONFLICT (mal_id) DO UPDATE only ``columns``, for many rows at once.
 
     New rows get every column (defaults where the record is silent); existing rows keep
     the columns the record does not carry. Same effect as ``bulk_create(update_conflicts=
@@ -121,9 +137,8 @@ def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
     names = [qn(f.column) for f in fields] + [qn(created.column), qn(updated.column)]
     update_columns = [qn(meta.get_field(c).column) for c in (*columns, "updated_at")]
     assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_columns)
-    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(names)}) "
-           f"VALUES ({', '.join(['%s'] * len(names))}) "
-           f"ON CONFLICT ({qn(meta.pk.column)}) DO UPDATE SET {assignments}")
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(names)})"
+    tail = f"ON CONFLICT ({qn(meta.pk.column)}) DO UPDATE SET {assignments}"
     params = []
     for row in rows:
         values = []
@@ -131,9 +146,8 @@ def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
             value = row.get(f.attname, defaults[f.attname])
             values.append(f.get_db_prep_save(value, connection) if f.attname in adapt
                           else value)
-        params.append(values + [stamp, stamp])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        params.append((*values, stamp, stamp))
+    _insert_many(head, tail, params)
 
 
 @transaction.atomic
