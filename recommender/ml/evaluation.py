@@ -253,6 +253,8 @@ def _worker(task: str, name: str, data_dir: str, quick: bool, seed: int,
                     recs, [test[int(u)] for u in sample], train.n_items, (10,))["ndcg@10"]
             else:
                 res["ndcg@10_sample"] = res["ndcg@10"]
+        if hasattr(model, "linear_scale"):
+            res["linear_scale"] = model.linear_scale
         res["peak_mb"] = _peak_rss_mb()
         conn.send(("ok", res))
     except EngineUnavailable as exc:

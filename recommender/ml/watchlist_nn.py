@@ -282,6 +282,13 @@ class WatchlistNN:
         if self.verbose:
             print(f"linear-path scale {best} (validation NDCG@10 {self.scale_search})")
 
+    @property
+    def linear_scale(self) -> float:
+        """Weight of the item-item path in the scores (0.0: the network alone)."""
+        if self.net is None or not self.net.has_item_item:
+            return 0.0
+        return float(self.net.item_item_scale)
+
     # -- inference -----------------------------------------------------------------
 
     def score(self, user_items: sp.csr_matrix, batch_size: int = 1024) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 
 from recommender.ml.baselines import Popularity
 from recommender.ml.evaluation import evaluate_topn
-from recommender.ml.watchlist_nn import UNMODELLED_SCORE, WatchlistNN
+from recommender.ml.watchlist_nn import SCALE_GRID, UNMODELLED_SCORE, WatchlistNN
 
 N_ITEMS, CLUSTER = 40, 20  # titles 0-19 are one taste, 20-39 the other
 SMALL = {"hidden": 32, "epochs": 40, "lr": 1e-2, "batch_size": 32}
@@ -109,3 +109,12 @@ def test_beats_popularity_on_mini_data(mini_topn):
     pop = evaluate_topn(Popularity(), train, test, ks=(10,))
     # Measured: NN ~0.25, popularity ~0.16 NDCG@10 on the 360 mini test users.
     assert nn["ndcg@10"] > pop["ndcg@10"] + 0.04, (nn["ndcg@10"], pop["ndcg@10"])
+
+
+def test_linear_path_scale_is_chosen_on_held_out_users(planted):
+    model, _ = planted
+    assert set(model.scale_search) == set(SCALE_GRID)
+    best = max(model.scale_search, key=model.scale_search.get)
+    assert model.linear_scale == best
+    assert WatchlistNN(**{**SMALL, "epochs": 1}, item_item=False).fit(
+        _two_tastes()).linear_scale == 0.0
