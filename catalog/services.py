@@ -24,19 +24,38 @@ class UpsertCounts:
 
 
 def _refs_to_ids(model: type[Genre] | type[Studio], refs: Iterable[NamedRef]) -> dict[str, int]:
-    """Ensure every named genre/studio exists; return name -> pk. Two queries per call."""
+    """Ensure every named genre/studio exists; return name -> pk.
+
+    MAL ids win over names: when MAL renames a genre or studio under the same id, the row
+    follows the id (or, if a row of the new name already exists without an id, that row
+    takes the id over), so neither a duplicate nor a unique-constraint error results.
+    """
     wanted = {r.name: r.mal_id for r in refs}
     if not wanted:
         return {}
+    name_of_id = {m: n for n, m in wanted.items() if m is not None}
+    if name_of_id:
+        moved = [o for o in model.objects.filter(mal_id__in=name_of_id)
+                 if o.name != name_of_id[o.mal_id]]
+        if moved:
+            taken = set(model.objects.filter(name__in=[name_of_id[o.mal_id] for o in moved])
+                        .values_list("name", flat=True))
+            released = [o for o in moved if name_of_id[o.mal_id] in taken]
+            for o in released:
+                o.mal_id = None
+            model.objects.bulk_update(released, ["mal_id"])
+            renamed = [o for o in moved if o not in released]
+            for o in renamed:
+                o.name = name_of_id[o.mal_id]
+            model.objects.bulk_update(renamed, ["name"])
     existing = dict(model.objects.filter(name__in=wanted).values_list("name", "pk"))
     missing = [model(name=n, mal_id=m) for n, m in wanted.items() if n not in existing]
     if missing:
         # ignore_conflicts: a concurrent sync may have created the same name meanwhile.
         model.objects.bulk_create(missing, ignore_conflicts=True)
         existing = dict(model.objects.filter(name__in=wanted).values_list("name", "pk"))
-    known_ids = {n for n, m in wanted.items() if m is not None}
-    if known_ids:
-        stale = model.objects.filter(name__in=known_ids, mal_id__isnull=True)
+    if name_of_id:
+        stale = model.objects.filter(name__in=name_of_id.values(), mal_id__isnull=True)
         for obj in stale:
             obj.mal_id = wanted[obj.name]
         model.objects.bulk_update(stale, ["mal_id"])
