@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from animender.celery import app as celery_app
+
 REPO = Path(__file__).resolve().parent.parent
+BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 SHARED_DATA = Path(os.environ.get("ANIMENDER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -42,3 +45,33 @@ def charlie(django_user_model):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _forget_connections(celery_app) -> None:
+    # Even eager .delay() acquires a producer, which caches a pool bound to the broker URL
+    # of that moment; without this reset, .delay() here would publish to the old broker.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def redis_broker():
+    if not _redis_reachable(BROKER_URL):
+        pytest.skip(f"Redis broker unreachable at {BROKER_URL} (set TEST_CELERY_BROKER_URL)")
+    saved = {key: celery_app.conf[key]
+             for key in ("task_always_eager", "broker_url", "result_backend")}
+    celery_app.conf.update(task_always_eager=False, broker_url=BROKER_URL, result_backend=None)
+    _forget_connections(celery_app)
+    celery_app.control.purge()  # leftovers of an interrupted earlier run would run first
+    yield celery_app
+    celery_app.conf.update(saved)
+    _forget_connections(celery_app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date
 
@@ -10,12 +9,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.result import EagerResult
 
-from animender.celery import app
 from catalog.models import Anime, SyncRun
 from catalog.sync import season_of, sync_plan
 from catalog.tasks import sync_catalog_task
-
-BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.mark.django_db
@@ -27,36 +23,6 @@ def test_task_calls_the_sync_service(mal_settings, fake_mal):
     year, season = season_of(date.today())
     assert fake_mal.requests[0].path.startswith(f"/v2/anime/season/{year}/{season}?")
     assert len(fake_mal.requests) == len(sync_plan(mode="seasonal", today=date.today()))
-
-
-def _redis_reachable(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def _forget_connections(celery_app) -> None:
-    # Even eager .delay() acquires a producer, which caches a pool bound to the broker URL
-    # of that moment; without this reset, .delay() here would publish to the old broker.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def redis_broker():
-    if not _redis_reachable(BROKER_URL):
-        pytest.skip(f"Redis broker unreachable at {BROKER_URL} (set TEST_CELERY_BROKER_URL)")
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url",
-                                             "result_backend")}
-    app.conf.update(task_always_eager=False, broker_url=BROKER_URL, result_backend=None)
-    _forget_connections(app)
-    app.control.purge()  # leftovers of an interrupted earlier run would run first
-    yield app
-    app.conf.update(saved)
-    _forget_connections(app)
 
 
 @pytest.mark.broker
