@@ -61,6 +61,7 @@ def plot_ndcg(results: dict[str, dict], path: Path) -> None:
     bars = ax.bar(names, values, color="tab:blue")
     ax.bar_label(bars, fmt="%.3f")
     ax.set_ylabel("NDCG@10")
+    ax.set_ylim(0, max(values, default=1.0) * 1.15)  # room for the value labels
     meta = results["meta"]
     ax.set_title(f"Top-N NDCG@10 ({meta['topn_split']['n_test_users']} test users; "
                  f"surprise_* on {meta['topn_sample_users']} sampled)")
