@@ -35,9 +35,10 @@ def top_n_excluding(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank each row of dense ``scores`` (n_rows, n_items), masking the items in ``seen``.
 
-    Uses argpartition so a row costs O(n_items), not O(n_items log n_items).
+    Uses argpartition so a row costs O(n_items), not O(n_items log n_items). Ranks in the
+    input's precision (close float64 estimates stay distinct); scores come back float32.
     """
-    scores = np.array(scores, dtype=np.float32, copy=True)
+    scores = np.array(scores, copy=True)
     rows, cols = seen.nonzero()
     scores[rows, cols] = -np.inf
     n = min(n, scores.shape[1])
@@ -45,4 +46,4 @@ def top_n_excluding(
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return idx, np.take_along_axis(part_scores, order, axis=1)
+    return idx, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)

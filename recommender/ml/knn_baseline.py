@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .base import top_n_excluding
+
 _FORMAT_VERSION = 1
 # Bound on the elements of the temporary (pairs x neighbours) arrays in predict().
 _PREDICT_BUDGET = 4_000_000
@@ -323,7 +325,7 @@ class KNNBaseline:
             # Unscored (-1) entries are seen too: pass the structure, not the values.
             seen = sp.csr_matrix((np.ones(batch.nnz, dtype=np.float32), batch.indices,
                                   batch.indptr), shape=batch.shape)
-            idx, sc = _top_n_excluding(est, seen, n)
+            idx, sc = top_n_excluding(est, seen, n)
             indices[s:s + step], scores[s:s + step], fallback[s:s + step] = idx, sc, fb
         return TopN(indices=indices, scores=scores, fallback=fallback)
 
@@ -522,17 +524,3 @@ def _prefilter_top(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items
     last = np.where(reached.any(axis=1), reached.argmax(axis=1), n_buckets - 1)
     mask = bucket <= last[rows]
     return rows[mask], cols[mask], sims[mask]
-
-
-def _top_n_excluding(scores: np.ndarray, seen: sp.csr_matrix, n: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`recommender.ml.base.top_n_excluding`; kept local to avoid a float32
-    copy of the score buffer before masking (the estimates stay float64 until the end)."""
-    scores = scores.copy()
-    r, c = seen.nonzero()
-    scores[r, c] = -np.inf
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return idx, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
