@@ -40,6 +40,7 @@ PATHS = ("sync", "import", "naive")
 
 # -- one path, inside its own process ----------------------------------------------------
 
+
 def _setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "animender.settings"
@@ -73,8 +74,13 @@ def _run_sync(csv_path: Path) -> tuple[int, float]:
     server = mp.Process(target=_serve_fake, args=(csv_path, urls, stop), daemon=True)
     server.start()
     try:
-        client = MalClient(base_url=urls.get(timeout=60), client_id=VALID_CLIENT_ID,
-                           request_interval=0, backoff_base=0.01, backoff_max=0.1)
+        client = MalClient(
+            base_url=urls.get(timeout=60),
+            client_id=VALID_CLIENT_ID,
+            request_interval=0,
+            backoff_base=0.01,
+            backoff_max=0.1,
+        )
         started = time.perf_counter()
         run = catalog_sync(mode="full", client=client, resume=False)
         elapsed = time.perf_counter() - started
@@ -104,13 +110,19 @@ def _run_naive(csv_path: Path) -> tuple[int, float]:
     records = list(parse_catalog_csv(csv_path))
     with transaction.atomic():
         for rec in records:
-            anime = Anime(mal_id=rec.mal_id, search_text=rec.search_text(),
-                          is_adult=bool(rec.is_adult()), **rec.values)
+            anime = Anime(
+                mal_id=rec.mal_id,
+                search_text=rec.search_text(),
+                is_adult=bool(rec.is_adult()),
+                **rec.values,
+            )
             anime.save()
-            anime.genres.set([Genre.objects.get_or_create(name=g.name)[0]
-                              for g in rec.genres or []])
-            anime.studios.set([Studio.objects.get_or_create(name=s.name)[0]
-                               for s in rec.studios or []])
+            anime.genres.set(
+                [Genre.objects.get_or_create(name=g.name)[0] for g in rec.genres or []]
+            )
+            anime.studios.set(
+                [Studio.objects.get_or_create(name=s.name)[0] for s in rec.studios or []]
+            )
     return len(records), time.perf_counter() - started
 
 
@@ -131,12 +143,19 @@ def run_path(path: str, csv_path: Path, database_url: str) -> dict:
     with connection.execute_wrapper(count):
         titles, seconds = runner(csv_path)
     stored = Anime.objects.count()
-    return {"path": path, "titles": titles, "stored": stored, "seconds": seconds,
-            "titles_per_s": titles / seconds, "queries": queries,
-            "vendor": connection.vendor}
+    return {
+        "path": path,
+        "titles": titles,
+        "stored": stored,
+        "seconds": seconds,
+        "titles_per_s": titles / seconds,
+        "queries": queries,
+        "vendor": connection.vendor,
+    }
 
 
 # -- driver ------------------------------------------------------------------------------
+
 
 def _fresh_database(base_url: str | None, tmp: Path, path: str) -> tuple[str, Callable[[], None]]:
     if not base_url:
@@ -161,8 +180,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     parser.add_argument("--database-url", help="PostgreSQL URL (default: temporary SQLite)")
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--paths", default=",".join(PATHS), help="comma list of " +
-                        ",".join(PATHS))
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma list of " + ",".join(PATHS))
     parser.add_argument("--_path", help=argparse.SUPPRESS)
     parser.add_argument("--_db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,22 +195,37 @@ def main() -> None:
             db_url, drop = _fresh_database(args.database_url, Path(tmp), path)
             try:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--csv", str(args.csv), "--_path", path,
-                     "--_db", db_url],
-                    check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                    [
+                        sys.executable,
+                        __file__,
+                        "--csv",
+                        str(args.csv),
+                        "--_path",
+                        path,
+                        "--_db",
+                        db_url,
+                    ],
+                    check=True,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                )
             finally:
                 drop()
             results[path] = json.loads(out.stdout.strip().splitlines()[-1])
 
-    print(f"\nCatalog write paths ({args.csv.name}, "
-          f"{next(iter(results.values()))['vendor']}):")
-    print(f"{'path':<8} {'titles':>7} {'stored':>7} {'seconds':>8} {'titles/s':>9} "
-          f"{'queries':>8}")
+    print(f"\nCatalog write paths ({args.csv.name}, {next(iter(results.values()))['vendor']}):")
+    print(f"{'path':<8} {'titles':>7} {'stored':>7} {'seconds':>8} {'titles/s':>9} {'queries':>8}")
     for r in results.values():
-        print(f"{r['path']:<8} {r['titles']:>7} {r['stored']:>7} {r['seconds']:>8.2f} "
-              f"{r['titles_per_s']:>9.0f} {r['queries']:>8}")
-    summary: dict = {"database": next(iter(results.values()))["vendor"],
-                     "csv": str(args.csv), "paths": results}
+        print(
+            f"{r['path']:<8} {r['titles']:>7} {r['stored']:>7} {r['seconds']:>8.2f} "
+            f"{r['titles_per_s']:>9.0f} {r['queries']:>8}"
+        )
+    summary: dict = {
+        "database": next(iter(results.values()))["vendor"],
+        "csv": str(args.csv),
+        "paths": results,
+    }
     for path in PATHS:
         if path in results:
             summary[f"{path}_titles_per_s"] = round(results[path]["titles_per_s"], 1)
@@ -202,8 +235,10 @@ def main() -> None:
             summary["speedup_vs_naive"] = round(results["import"]["titles_per_s"] / naive, 2)
         if "sync" in results:
             summary["sync_speedup_vs_naive"] = round(results["sync"]["titles_per_s"] / naive, 2)
-        print(f"speedup vs naive: import {summary.get('speedup_vs_naive', '-')}x, "
-              f"sync {summary.get('sync_speedup_vs_naive', '-')}x")
+        print(
+            f"speedup vs naive: import {summary.get('speedup_vs_naive', '-')}x, "
+            f"sync {summary.get('sync_speedup_vs_naive', '-')}x"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -32,8 +32,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _run(engine: str, data_dir: str, neighbours: int | None, n_users: int, seed: int
-         ) -> dict[str, float]:
+def _run(
+    engine: str, data_dir: str, neighbours: int | None, n_users: int, seed: int
+) -> dict[str, float]:
     """Fit, evaluate and time top-N for one engine; runs inside a spawned process."""
     sys.path.insert(0, str(ROOT))
     from recommender.ml import data
@@ -62,20 +63,24 @@ def _run(engine: str, data_dir: str, neighbours: int | None, n_users: int, seed:
         from surprise import Dataset, Reader
         from surprise import KNNBaseline as SurpriseKNNBaseline
 
-        frame = pd.DataFrame({"u": train.users, "i": train.items,
-                              "r": train.scores.astype(np.float64)})
+        frame = pd.DataFrame(
+            {"u": train.users, "i": train.items, "r": train.scores.astype(np.float64)}
+        )
         trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 10))).build_full_trainset()
         base_mb = _peak_mb()
         t0 = time.perf_counter()
         model = SurpriseKNNBaseline(
-            k=40, min_k=1, verbose=False,
+            k=40,
+            min_k=1,
+            verbose=False,
             sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": 100},
             bsl_options={"method": "als", "reg_i": 10, "reg_u": 15, "n_epochs": 10},
         ).fit(trainset)
         fit_s = time.perf_counter() - t0
         peak_mb = _peak_mb() - base_mb
-        pred = np.array([model.predict(int(u), int(i)).est
-                         for u, i in zip(test.users, test.items, strict=True)])
+        pred = np.array(
+            [model.predict(int(u), int(i)).est for u, i in zip(test.users, test.items, strict=True)]
+        )
         catalog = [int(i) for i in np.unique(train.items)]
         t0 = time.perf_counter()
         for u in topn_users:
@@ -83,16 +88,22 @@ def _run(engine: str, data_dir: str, neighbours: int | None, n_users: int, seed:
             np.argsort(ests)[-10:]
         topn_ms = (time.perf_counter() - t0) / n_users * 1000
     err = np.asarray(pred, dtype=np.float64) - test.scores
-    return {"fit_s": fit_s, "peak_mb": peak_mb, "rmse": float(np.sqrt(np.mean(err ** 2))),
-            "mae": float(np.mean(np.abs(err))), "topn_ms_per_user": topn_ms}
+    return {
+        "fit_s": fit_s,
+        "peak_mb": peak_mb,
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "topn_ms_per_user": topn_ms,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--json", default=None, help="write results here")
-    parser.add_argument("--neighbours", type=int, default=200,
-                        help="neighbours_stored for ours (0 = keep all)")
+    parser.add_argument(
+        "--neighbours", type=int, default=200, help="neighbours_stored for ours (0 = keep all)"
+    )
     parser.add_argument("--topn-users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="picks the top-N users")
     args = parser.parse_args()
@@ -103,7 +114,8 @@ def main() -> None:
     for engine in ("ours", "surprise"):
         with ctx.Pool(1) as pool:
             results[engine] = pool.apply(
-                _run, (engine, args.data, neighbours, args.topn_users, args.seed))
+                _run, (engine, args.data, neighbours, args.topn_users, args.seed)
+            )
     ours, theirs = results["ours"], results["surprise"]
     ratios = {
         "fit_speedup": theirs["fit_s"] / ours["fit_s"],
@@ -113,8 +125,10 @@ def main() -> None:
     }
     print(f"{'engine':<10}{'fit s':>9}{'peak MB':>10}{'RMSE':>9}{'MAE':>9}{'top-N ms/user':>15}")
     for name, r in results.items():
-        print(f"{name:<10}{r['fit_s']:>9.2f}{r['peak_mb']:>10.1f}{r['rmse']:>9.4f}"
-              f"{r['mae']:>9.4f}{r['topn_ms_per_user']:>15.2f}")
+        print(
+            f"{name:<10}{r['fit_s']:>9.2f}{r['peak_mb']:>10.1f}{r['rmse']:>9.4f}"
+            f"{r['mae']:>9.4f}{r['topn_ms_per_user']:>15.2f}"
+        )
     print("  ".join(f"{k}={v:.4g}" for k, v in ratios.items()))
     if args.json:
         payload = {"neighbours_stored": neighbours, "results": results, "ratios": ratios}

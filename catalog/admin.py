@@ -17,6 +17,14 @@ admin.site.register(Studio)
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["pk", "mode", "state", "pages", "titles_created", "titles_updated",
-                    "started_at", "finished_at"]
+    list_display = [
+        "pk",
+        "mode",
+        "state",
+        "pages",
+        "titles_created",
+        "titles_updated",
+        "started_at",
+        "finished_at",
+    ]
     readonly_fields = [f.name for f in SyncRun._meta.fields]

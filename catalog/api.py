@@ -17,7 +17,7 @@ from .selectors import anime_get, anime_search, genre_list
 
 _BAD_PARAMS = OpenApiResponse(
     description="Invalid query parameters; each key names a parameter, e.g. "
-                '{"min_score": ["Ensure this value is less than or equal to 10."]}',
+    '{"min_score": ["Ensure this value is less than or equal to 10."]}',
 )
 _NOT_FOUND = OpenApiResponse(description="No such title (or hidden adult content).")
 
@@ -28,15 +28,20 @@ class NamedRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-def _page_of(item: type[serializers.Serializer], *,
-             component_name: str) -> type[serializers.Serializer]:
+def _page_of(
+    item: type[serializers.Serializer], *, component_name: str
+) -> type[serializers.Serializer]:
     """Schema of a PageNumberPagination response whose ``results`` are ``item``."""
-    page = type(component_name, (serializers.Serializer,), {
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": item(many=True),
-    })
+    page = type(
+        component_name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
     return extend_schema_serializer(component_name=component_name)(page)
 
 
@@ -109,8 +114,7 @@ class AnimeDetailApi(APIView):
         num_list_users = serializers.IntegerField(allow_null=True, help_text="MAL members.")
         num_scoring_users = serializers.IntegerField(allow_null=True)
         num_favorites = serializers.IntegerField(allow_null=True)
-        average_episode_duration = serializers.IntegerField(allow_null=True,
-                                                            help_text="Seconds.")
+        average_episode_duration = serializers.IntegerField(allow_null=True, help_text="Seconds.")
         nsfw = serializers.CharField()
         is_adult = serializers.BooleanField()
         studios = NamedRefSerializer(many=True)

@@ -15,12 +15,27 @@ from .records import AnimeRecord, NamedRef
 
 REQUIRED_COLUMNS = {"anime_id", "name"}
 
-MEDIA_TYPES = {"tv": "tv", "ova": "ova", "movie": "movie", "special": "special", "ona": "ona",
-               "music": "music", "tv special": "tv_special", "cm": "cm", "pv": "pv",
-               "unknown": "unknown"}
+MEDIA_TYPES = {
+    "tv": "tv",
+    "ova": "ova",
+    "movie": "movie",
+    "special": "special",
+    "ona": "ona",
+    "music": "music",
+    "tv special": "tv_special",
+    "cm": "cm",
+    "pv": "pv",
+    "unknown": "unknown",
+}
 # The CSV keeps MAL's display label ("PG-13 - Teens 13 or older"); the API sends the code.
-RATING_PREFIXES = (("rx", "rx"), ("r+", "r+"), ("r ", "r"), ("pg-13", "pg_13"),
-                   ("pg ", "pg"), ("g ", "g"))
+RATING_PREFIXES = (
+    ("rx", "rx"),
+    ("r+", "r+"),
+    ("r ", "r"),
+    ("pg-13", "pg_13"),
+    ("pg ", "pg"),
+    ("g ", "g"),
+)
 SEASONS = {"winter", "spring", "summer", "fall"}
 
 
@@ -104,14 +119,16 @@ def parse_row(row: dict[str, str], line: int) -> AnimeRecord:
         "picture_medium": image,
         "picture_large": image,
     }
-    return AnimeRecord(mal_id=mal_id, values=values, genres=_names(get("genres")),
-                       studios=_names(get("studios")))
+    return AnimeRecord(
+        mal_id=mal_id, values=values, genres=_names(get("genres")), studios=_names(get("studios"))
+    )
 
 
 def parse_catalog_csv(source: str | Path | io.TextIOBase) -> Iterator[AnimeRecord]:
     """Yield one record per row; raise :class:`CatalogCsvError` naming the first bad line."""
-    handle = open(source, newline="", encoding="utf-8") if isinstance(source, str | Path) \
-        else source
+    handle = (
+        open(source, newline="", encoding="utf-8") if isinstance(source, str | Path) else source
+    )
     line = 1
     try:
         reader = csv.DictReader(handle)

@@ -58,45 +58,70 @@ class AnimeSearchInputSerializer(serializers.Serializer):
     """
 
     q = serializers.CharField(
-        required=False, allow_blank=True, max_length=200, trim_whitespace=True,
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        trim_whitespace=True,
         help_text="Search every title (romaji, English, Japanese, synonyms); case-insensitive. "
-                  "Several words must all match.",
+        "Several words must all match.",
     )
     genre = serializers.ListField(
         child=serializers.CharField(max_length=100, allow_blank=True),
-        required=False, max_length=MAX_GENRES,
+        required=False,
+        max_length=MAX_GENRES,
         help_text="Genre name, repeatable (?genre=Action&genre=Comedy); a title must have all.",
     )
     studio = serializers.CharField(
-        required=False, allow_blank=True, max_length=200,
+        required=False,
+        allow_blank=True,
+        max_length=200,
         help_text="Studio name (case-insensitive), e.g. Sunrise.",
     )
     type = serializers.ChoiceField(
-        choices=Anime.MediaType.choices, required=False, allow_blank=True,
+        choices=Anime.MediaType.choices,
+        required=False,
+        allow_blank=True,
         help_text="Media type.",
     )
     season = serializers.ChoiceField(
-        choices=Anime.Season.choices, required=False, allow_blank=True,
+        choices=Anime.Season.choices,
+        required=False,
+        allow_blank=True,
         help_text="Premiere season.",
     )
     year = serializers.IntegerField(
-        required=False, min_value=1900, max_value=2100, help_text="Premiere year.",
+        required=False,
+        min_value=1900,
+        max_value=2100,
+        help_text="Premiere year.",
     )
     status = serializers.ChoiceField(
-        choices=Anime.Status.choices, required=False, allow_blank=True,
+        choices=Anime.Status.choices,
+        required=False,
+        allow_blank=True,
         help_text="Airing status.",
     )
     min_score = serializers.FloatField(
-        required=False, min_value=0, max_value=10, help_text="Minimum MAL mean score (0-10).",
+        required=False,
+        min_value=0,
+        max_value=10,
+        help_text="Minimum MAL mean score (0-10).",
     )
     sort = serializers.ChoiceField(
-        choices=Sort.CHOICES, required=False, allow_blank=True, default=Sort.SCORE,
+        choices=Sort.CHOICES,
+        required=False,
+        allow_blank=True,
+        default=Sort.SCORE,
         help_text="Order; titles without the sort value come last.",
     )
-    page = serializers.IntegerField(required=False, min_value=1, default=1,
-                                    help_text="Page number, from 1.")
+    page = serializers.IntegerField(
+        required=False, min_value=1, default=1, help_text="Page number, from 1."
+    )
     page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE,
+        required=False,
+        min_value=1,
+        max_value=MAX_PAGE_SIZE,
+        default=DEFAULT_PAGE_SIZE,
         help_text=f"Results per page (1-{MAX_PAGE_SIZE}).",
     )
 
@@ -115,7 +140,8 @@ class AnimeSearchInputSerializer(serializers.Serializer):
         unknown = [w for w in wanted if w.lower() not in known]
         if unknown:
             raise serializers.ValidationError(
-                f"Unknown genre: {', '.join(unknown)}." if len(unknown) == 1
+                f"Unknown genre: {', '.join(unknown)}."
+                if len(unknown) == 1
                 else f"Unknown genres: {', '.join(unknown)}."
             )
         return list(dict.fromkeys(known[w.lower()] for w in wanted))

@@ -24,11 +24,14 @@ from .records import AnimeRecord
 
 DETAIL_FIELDS = LIST_FIELDS  # detail-only fields (pictures, related...) are not stored
 
-RANKING_TYPES = frozenset({"all", "airing", "upcoming", "tv", "ova", "movie", "special",
-                           "bypopularity", "favorite"})
+RANKING_TYPES = frozenset(
+    {"all", "airing", "upcoming", "tv", "ova", "movie", "special", "bypopularity", "favorite"}
+)
 SEASONS = ("winter", "spring", "summer", "fall")
-LIST_STATUS_FIELDS = ("status,score,num_episodes_watched,is_rewatching,updated_at,start_date,"
-                      "finish_date,priority,num_times_rewatched,rewatch_value,tags")
+LIST_STATUS_FIELDS = (
+    "status,score,num_episodes_watched,is_rewatching,updated_at,start_date,"
+    "finish_date,priority,num_times_rewatched,rewatch_value,tags"
+)
 
 
 class MalError(Exception):
@@ -36,8 +39,7 @@ class MalError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "",
-                 url: str = ""):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", url: str = ""):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -161,8 +163,10 @@ class MalClient:
         session: requests.Session | None = None,
     ):
         if not client_id:
-            raise MalConfigError("MAL_CLIENT_ID is not set: register an API client at "
-                                 "https://myanimelist.net/apiconfig and set MAL_CLIENT_ID.")
+            raise MalConfigError(
+                "MAL_CLIENT_ID is not set: register an API client at "
+                "https://myanimelist.net/apiconfig and set MAL_CLIENT_ID."
+            )
         self.base_url = base_url.rstrip("/")
         # Connect fast-fails an unreachable host; read allows MAL's slow 500-item pages.
         self.timeout = (min(connect_timeout or 5.0, timeout), timeout)
@@ -174,9 +178,13 @@ class MalClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self.session = session or requests.Session()
-        self.session.headers.update({"X-MAL-CLIENT-ID": client_id,
-                                     "Accept": "application/json",
-                                     "User-Agent": "animender-catalog-sync/1.0"})
+        self.session.headers.update(
+            {
+                "X-MAL-CLIENT-ID": client_id,
+                "Accept": "application/json",
+                "User-Agent": "animender-catalog-sync/1.0",
+            }
+        )
         self.requests_made = 0  # HTTP attempts, retries included
         self.had_success = False
         self._last_request_at: float | None = None
@@ -206,8 +214,9 @@ class MalClient:
 
     # -- endpoints ---------------------------------------------------------------------
 
-    def anime_details(self, anime_id: int, *, fields: tuple[str, ...] = DETAIL_FIELDS
-                      ) -> AnimeRecord:
+    def anime_details(
+        self, anime_id: int, *, fields: tuple[str, ...] = DETAIL_FIELDS
+    ) -> AnimeRecord:
         """One title; NSFW titles come without the nsfw flag. Raises MalNotFound."""
         field_list = ",".join(fields)
         body = self._get(f"anime/{int(anime_id)}", {"fields": field_list})
@@ -220,8 +229,9 @@ class MalClient:
             raise ValueError(f"unknown ranking_type {ranking_type!r}")
         return self.pages("anime/ranking", {"ranking_type": ranking_type}, offset=offset)
 
-    def season_pages(self, year: int, season: str, *, sort: str = "anime_num_list_users",
-                     offset: int = 0) -> Iterator[Page]:
+    def season_pages(
+        self, year: int, season: str, *, sort: str = "anime_num_list_users", offset: int = 0
+    ) -> Iterator[Page]:
         if season not in SEASONS:
             raise ValueError(f"unknown season {season!r}")
         return self.pages(f"anime/season/{int(year)}/{season}", {"sort": sort}, offset=offset)
@@ -233,36 +243,50 @@ class MalClient:
             raise ValueError("search query needs at least 3 characters")
         return self.pages("anime", {"q": q}, offset=offset)
 
-    def user_animelist(self, user_name: str, *, status: str | None = None,
-                       sort: str = "list_updated_at") -> Iterator[UserListEntry]:
+    def user_animelist(
+        self, user_name: str, *, status: str | None = None, sort: str = "list_updated_at"
+    ) -> Iterator[UserListEntry]:
         """Every entry of a public list (or ``@me`` with OAuth), newest edit first."""
         params = {"sort": sort, **({"status": status} if status else {})}
         fields = ",".join(LIST_FIELDS) + f",list_status{{{LIST_STATUS_FIELDS}}}"
         for page in self.pages(f"users/{user_name}/animelist", params, fields=fields):
             for record, item in zip(page.records, page.items, strict=True):
-                yield UserListEntry(anime=record,
-                                    list_status=_list_status(item.get("list_status")))
+                yield UserListEntry(anime=record, list_status=_list_status(item.get("list_status")))
 
-    def pages(self, endpoint: str, params: dict, *, offset: int = 0,
-              fields: str | None = None) -> Iterator[Page]:
+    def pages(
+        self, endpoint: str, params: dict, *, offset: int = 0, fields: str | None = None
+    ) -> Iterator[Page]:
         """Walk a list endpoint from ``offset``; each page says where the next one starts."""
         endpoint = endpoint.strip("/")
         limit = max_limit(endpoint)
         field_list = fields or ",".join(LIST_FIELDS)
         wanted = requested_fields(field_list)
         while True:
-            query = {**params, "offset": offset, "limit": limit, "fields": field_list,
-                     "nsfw": "true"}
+            query = {
+                **params,
+                "offset": offset,
+                "limit": limit,
+                "fields": field_list,
+                "nsfw": "true",
+            }
             body = self._get(endpoint, query)
             data = body.get("data") if isinstance(body, dict) else None
-            items = [d for d in data if isinstance(d, dict) and isinstance(d.get("node"), dict)] \
-                if isinstance(data, list) else []
+            items = (
+                [d for d in data if isinstance(d, dict) and isinstance(d.get("node"), dict)]
+                if isinstance(data, list)
+                else []
+            )
             next_offset = _next_offset((body.get("paging") or {}).get("next")) if items else None
             if next_offset is not None and next_offset <= offset:
                 next_offset = None  # a next link that does not advance would loop forever
             records = [anime_record_from_node(i["node"], fields=wanted) for i in items]
-            yield Page(endpoint=endpoint, offset=offset, next_offset=next_offset,
-                       records=records, items=items)
+            yield Page(
+                endpoint=endpoint,
+                offset=offset,
+                next_offset=next_offset,
+                records=records,
+                items=items,
+            )
             if next_offset is None:
                 return
             offset = next_offset
@@ -287,15 +311,15 @@ class MalClient:
                     try:
                         body = response.json()
                     except ValueError:
-                        error = MalServerError("MAL sent a 200 that is not JSON", status=200,
-                                               url=url)
+                        error = MalServerError(
+                            "MAL sent a 200 that is not JSON", status=200, url=url
+                        )
                     else:
                         self.had_success = True
                         return body
                 else:
                     error = self._http_error(response, url)
-                    wait = _retry_after_seconds(response.headers.get("Retry-After"),
-                                                time.time())
+                    wait = _retry_after_seconds(response.headers.get("Retry-After"), time.time())
             if not error.retryable or attempt >= self.max_retries:
                 if error.retryable:
                     error.args = (f"{error.args[0]} (gave up after {attempt + 1} attempts)",)
@@ -311,14 +335,19 @@ class MalClient:
             detail += f": {message or code}"
         kwargs = dict(status=status, code=code, url=url)
         if status == 400 and message.lower() == "invalid client id":
-            return MalBadClientId("MAL rejected MAL_CLIENT_ID (400 Invalid client id): check "
-                                  "the id at https://myanimelist.net/apiconfig.", **kwargs)
+            return MalBadClientId(
+                "MAL rejected MAL_CLIENT_ID (400 Invalid client id): check "
+                "the id at https://myanimelist.net/apiconfig.",
+                **kwargs,
+            )
         if status == 403:
             if self.had_success:
-                return MalThrottled(f"{detail} (MAL throttling after earlier successes)",
-                                    **kwargs)
-            return MalForbidden(f"{detail}: MAL refused the first request; check MAL_CLIENT_ID "
-                                "or whether this IP is blocked.", **kwargs)
+                return MalThrottled(f"{detail} (MAL throttling after earlier successes)", **kwargs)
+            return MalForbidden(
+                f"{detail}: MAL refused the first request; check MAL_CLIENT_ID "
+                "or whether this IP is blocked.",
+                **kwargs,
+            )
         if status == 404:
             return MalNotFound(detail, **kwargs)
         if status == 429:
@@ -331,7 +360,7 @@ class MalClient:
         if retry_after is not None:
             return min(retry_after, self.backoff_max)
         # Full jitter: spreads retries of many clients instead of synchronising them.
-        return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** attempt))
+        return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
     def _pace(self) -> None:
         if self._last_request_at is not None and self.request_interval > 0:
@@ -360,8 +389,9 @@ def _list_status(raw: object) -> ListStatus | None:
 
     def number(key: str) -> int | None:
         value = raw.get(key)
-        return int(value) if isinstance(value, int | float) and not isinstance(
-            value, bool) else None
+        return (
+            int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
 
     score = number("score")
     return ListStatus(

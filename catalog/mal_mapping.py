@@ -13,24 +13,62 @@ from .records import AnimeRecord, NamedRef
 
 # Non-detail fields: valid on every list endpoint (ranking, season, search, user list).
 LIST_FIELDS = (
-    "id", "title", "main_picture", "alternative_titles", "start_date", "end_date", "synopsis",
-    "mean", "rank", "popularity", "num_list_users", "num_scoring_users", "nsfw", "genres",
-    "media_type", "status", "num_episodes", "start_season", "source",
-    "average_episode_duration", "rating", "studios", "updated_at",
+    "id",
+    "title",
+    "main_picture",
+    "alternative_titles",
+    "start_date",
+    "end_date",
+    "synopsis",
+    "mean",
+    "rank",
+    "popularity",
+    "num_list_users",
+    "num_scoring_users",
+    "nsfw",
+    "genres",
+    "media_type",
+    "status",
+    "num_episodes",
+    "start_season",
+    "source",
+    "average_episode_duration",
+    "rating",
+    "studios",
+    "updated_at",
 )
 
 _STRINGS = {  # MAL field -> Anime column, "" when requested but absent
-    "title": "title", "synopsis": "synopsis", "media_type": "media_type", "status": "status",
-    "start_date": "start_date", "end_date": "end_date", "source": "source", "rating": "rating",
+    "title": "title",
+    "synopsis": "synopsis",
+    "media_type": "media_type",
+    "status": "status",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "source": "source",
+    "rating": "rating",
     "nsfw": "nsfw",
 }
 _INTS = {  # MAL field -> Anime column, None when requested but absent
-    "rank": "rank", "popularity": "popularity", "num_list_users": "num_list_users",
+    "rank": "rank",
+    "popularity": "popularity",
+    "num_list_users": "num_list_users",
     "num_scoring_users": "num_scoring_users",
 }
-_MAX_LEN = {"title": 500, "title_english": 500, "title_japanese": 500, "media_type": 20,
-            "status": 20, "start_date": 10, "end_date": 10, "source": 30, "rating": 10,
-            "nsfw": 10, "picture_medium": 500, "picture_large": 500}
+_MAX_LEN = {
+    "title": 500,
+    "title_english": 500,
+    "title_japanese": 500,
+    "media_type": 20,
+    "status": 20,
+    "start_date": 10,
+    "end_date": 10,
+    "source": 30,
+    "rating": 10,
+    "nsfw": 10,
+    "picture_medium": 500,
+    "picture_large": 500,
+}
 _SEASONS = {"winter", "spring", "summer", "fall"}
 
 
@@ -115,16 +153,16 @@ def anime_record_from_node(node: dict, *, fields: frozenset[str]) -> AnimeRecord
     if "num_episodes" in fields:
         values["num_episodes"] = _positive_or_none(node.get("num_episodes"))
     if "average_episode_duration" in fields:
-        values["average_episode_duration"] = _positive_or_none(
-            node.get("average_episode_duration"))
+        values["average_episode_duration"] = _positive_or_none(node.get("average_episode_duration"))
     if "alternative_titles" in fields:
         alt = node.get("alternative_titles")
         alt = alt if isinstance(alt, dict) else {}
         values["title_english"] = _str(alt.get("en"))
         values["title_japanese"] = _str(alt.get("ja"))
         synonyms = alt.get("synonyms")
-        values["synonyms"] = [s for s in synonyms if isinstance(s, str) and s] \
-            if isinstance(synonyms, list) else []
+        values["synonyms"] = (
+            [s for s in synonyms if isinstance(s, str) and s] if isinstance(synonyms, list) else []
+        )
     if "start_season" in fields:
         season = node.get("start_season")
         season = season if isinstance(season, dict) else {}

@@ -74,15 +74,13 @@ class Anime(models.Model):
     # Lower-cased join of every title: one indexed-friendly column to search all names at once.
     search_text = models.TextField(blank=True, default="", editable=False)
     synopsis = models.TextField(blank=True, default="")
-    media_type = models.CharField(max_length=20, choices=MediaType.choices, blank=True,
-                                  default="")
+    media_type = models.CharField(max_length=20, choices=MediaType.choices, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status.choices, blank=True, default="")
     num_episodes = models.PositiveIntegerField(null=True, blank=True)
     # MAL dates can be partial ("2017", "2017-10"), so they are kept as MAL sends them.
     start_date = models.CharField(max_length=10, blank=True, default="")
     end_date = models.CharField(max_length=10, blank=True, default="")
-    start_season = models.CharField(max_length=10, choices=Season.choices, blank=True,
-                                    default="")
+    start_season = models.CharField(max_length=10, choices=Season.choices, blank=True, default="")
     start_year = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
     source = models.CharField(max_length=30, blank=True, default="")
     rating = models.CharField(max_length=10, choices=Rating.choices, blank=True, default="")
@@ -92,8 +90,9 @@ class Anime(models.Model):
     num_list_users = models.PositiveIntegerField(null=True, blank=True)
     num_scoring_users = models.PositiveIntegerField(null=True, blank=True)
     num_favorites = models.PositiveIntegerField(null=True, blank=True)
-    average_episode_duration = models.PositiveIntegerField(null=True, blank=True,
-                                                           help_text="Seconds.")
+    average_episode_duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds."
+    )
     nsfw = models.CharField(max_length=10, choices=Nsfw.choices, blank=True, default="")
     # True for Hentai-tagged or rx-rated titles; hidden unless SHOW_ADULT_CONTENT.
     is_adult = models.BooleanField(default=False, db_index=True)
@@ -139,15 +138,17 @@ class SyncRun(models.Model):
     endpoint = models.CharField(max_length=200, blank=True, default="")
     params = models.JSONField(default=dict, blank=True)
     next_offset = models.PositiveIntegerField(default=0)
-    pending = models.JSONField(default=list, blank=True,
-                               help_text="Endpoints still to walk after the current one.")
+    pending = models.JSONField(
+        default=list, blank=True, help_text="Endpoints still to walk after the current one."
+    )
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
     titles_created = models.PositiveIntegerField(default=0)
     titles_updated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
-    resumed_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="resumptions")
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumptions"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -11,10 +11,30 @@ from dataclasses import dataclass, field
 # Fields of Anime an upsert may set; a record only carries the ones its source knows, so a
 # source that lacks a field (the CSV has no English title) never blanks what another set.
 ANIME_FIELDS = (
-    "title", "title_english", "title_japanese", "synonyms", "synopsis", "media_type",
-    "status", "num_episodes", "start_date", "end_date", "start_season", "start_year",
-    "source", "rating", "mean", "rank", "popularity", "num_list_users", "num_scoring_users",
-    "num_favorites", "average_episode_duration", "nsfw", "picture_medium", "picture_large",
+    "title",
+    "title_english",
+    "title_japanese",
+    "synonyms",
+    "synopsis",
+    "media_type",
+    "status",
+    "num_episodes",
+    "start_date",
+    "end_date",
+    "start_season",
+    "start_year",
+    "source",
+    "rating",
+    "mean",
+    "rank",
+    "popularity",
+    "num_list_users",
+    "num_scoring_users",
+    "num_favorites",
+    "average_episode_duration",
+    "nsfw",
+    "picture_medium",
+    "picture_large",
     "mal_updated_at",
 )
 
@@ -38,8 +58,12 @@ class AnimeRecord:
 
     def search_text(self, existing: dict | None = None) -> str:
         merged = {**(existing or {}), **self.values}
-        names = [merged.get("title", ""), merged.get("title_english", ""),
-                 merged.get("title_japanese", ""), *(merged.get("synonyms") or [])]
+        names = [
+            merged.get("title", ""),
+            merged.get("title_english", ""),
+            merged.get("title_japanese", ""),
+            *(merged.get("synonyms") or []),
+        ]
         return "\n".join(n for n in names if n).lower()
 
     def is_adult(self) -> bool | None:

@@ -23,18 +23,29 @@ from .models import Anime, Genre, Studio
 # Within a year, later seasons are newer.
 _SEASON_ORDER = Case(
     *(When(start_season=s, then=Value(i)) for i, s in enumerate(Anime.Season.values, start=1)),
-    default=Value(0), output_field=IntegerField(),
+    default=Value(0),
+    output_field=IntegerField(),
 )
 
 # Every ordering ends on the primary key so pages never repeat or skip rows between requests.
 _ORDERINGS: dict[str, tuple] = {
-    Sort.SCORE: (F("mean").desc(nulls_last=True),
-                 F("num_scoring_users").desc(nulls_last=True), "mal_id"),
+    Sort.SCORE: (
+        F("mean").desc(nulls_last=True),
+        F("num_scoring_users").desc(nulls_last=True),
+        "mal_id",
+    ),
     # MAL popularity is a rank (1 = most members); titles without it fall back to members.
-    Sort.POPULARITY: (F("popularity").asc(nulls_last=True),
-                      F("num_list_users").desc(nulls_last=True), "mal_id"),
-    Sort.NEWEST: (F("start_year").desc(nulls_last=True), _SEASON_ORDER.desc(),
-                  F("start_date").desc(), "-mal_id"),
+    Sort.POPULARITY: (
+        F("popularity").asc(nulls_last=True),
+        F("num_list_users").desc(nulls_last=True),
+        "mal_id",
+    ),
+    Sort.NEWEST: (
+        F("start_year").desc(nulls_last=True),
+        _SEASON_ORDER.desc(),
+        F("start_date").desc(),
+        "-mal_id",
+    ),
     Sort.TITLE: (Lower("title"), "mal_id"),
 }
 
@@ -65,8 +76,13 @@ def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Ani
         # One EXISTS per genre gives AND semantics without join fan-out or DISTINCT.
         qs = qs.filter(Exists(through.objects.filter(anime_id=OuterRef("pk"), genre__name=name)))
     if params.studio:
-        qs = qs.filter(Exists(Anime.studios.through.objects.filter(
-            anime_id=OuterRef("pk"), studio__name=params.studio)))
+        qs = qs.filter(
+            Exists(
+                Anime.studios.through.objects.filter(
+                    anime_id=OuterRef("pk"), studio__name=params.studio
+                )
+            )
+        )
     if params.media_type:
         qs = qs.filter(media_type=params.media_type)
     if params.season:
@@ -88,18 +104,31 @@ def anime_get(*, mal_id: int, show_adult: bool) -> Anime | None:
 def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
     """Genres that have at least one visible title, by name, annotated with ``anime_count``."""
     visible = Q() if show_adult else Q(anime__is_adult=False)
-    return (Genre.objects.annotate(anime_count=Count("anime", filter=visible))
-            .filter(anime_count__gt=0).order_by("name"))
+    return (
+        Genre.objects.annotate(anime_count=Count("anime", filter=visible))
+        .filter(anime_count__gt=0)
+        .order_by("name")
+    )
 
 
 def anime_year_list(*, show_adult: bool) -> list[int]:
     """Premiere years present in the catalog, newest first."""
-    return list(_visible(show_adult=show_adult).filter(start_year__isnull=False)
-                .order_by("-start_year").values_list("start_year", flat=True).distinct())
+    return list(
+        _visible(show_adult=show_adult)
+        .filter(start_year__isnull=False)
+        .order_by("-start_year")
+        .values_list("start_year", flat=True)
+        .distinct()
+    )
 
 
 def anime_media_type_list(*, show_adult: bool) -> list[tuple[str, str]]:
     """(value, label) of the media types present, in the model's choice order."""
-    present = set(_visible(show_adult=show_adult).exclude(media_type="")
-                  .order_by().values_list("media_type", flat=True).distinct())
+    present = set(
+        _visible(show_adult=show_adult)
+        .exclude(media_type="")
+        .order_by()
+        .values_list("media_type", flat=True)
+        .distinct()
+    )
     return [(v, label) for v, label in Anime.MediaType.choices if v in present]

@@ -35,11 +35,15 @@ def _refs_to_ids(model: type[Genre] | type[Studio], refs: Iterable[NamedRef]) ->
         return {}
     name_of_id = {m: n for n, m in wanted.items() if m is not None}
     if name_of_id:
-        moved = [o for o in model.objects.filter(mal_id__in=name_of_id)
-                 if o.name != name_of_id[o.mal_id]]
+        moved = [
+            o for o in model.objects.filter(mal_id__in=name_of_id) if o.name != name_of_id[o.mal_id]
+        ]
         if moved:
-            taken = set(model.objects.filter(name__in=[name_of_id[o.mal_id] for o in moved])
-                        .values_list("name", flat=True))
+            taken = set(
+                model.objects.filter(name__in=[name_of_id[o.mal_id] for o in moved]).values_list(
+                    "name", flat=True
+                )
+            )
             released = [o for o in moved if name_of_id[o.mal_id] in taken]
             for o in released:
                 o.mal_id = None
@@ -84,44 +88,56 @@ def _insert_many(head: str, tail: str, rows: list) -> None:
             return
         per_statement = max(1, 30000 // width)  # under PostgreSQL's 65535 parameters
         for start in range(0, len(rows), per_statement):
-            chunk = rows[start:start + per_statement]
-            cursor.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}",
-                           [value for row in chunk for value in row])
+            chunk = rows[start : start + per_statement]
+            cursor.execute(
+                f"{head} VALUES {', '.join([one] * len(chunk))} {tail}",
+                [value for row in chunk for value in row],
+            )
 
 
 def _existing_rows(ids: list[int]) -> dict[int, dict]:
     """The columns an upsert merges with (titles for search_text, is_adult), by mal_id."""
     columns = ("mal_id", "title", "title_english", "title_japanese", "synonyms", "is_adult")
     if connection.vendor not in _RAW_UPSERT_VENDORS:
-        return {row["mal_id"]: row
-                for row in Anime.objects.filter(mal_id__in=ids).values(*columns)}
+        return {row["mal_id"]: row for row in Anime.objects.filter(mal_id__in=ids).values(*columns)}
     # Raw: Django prepares every IN value one by one, a third of a sync page's write time.
     qn = connection.ops.quote_name
     synonyms = Anime._meta.get_field("synonyms")
     rows = {}
     with connection.cursor() as cursor:
         for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start:start + _IN_CHUNK]
+            chunk = ids[start : start + _IN_CHUNK]
             cursor.execute(
                 f"SELECT {', '.join(map(qn, columns))} FROM {qn(Anime._meta.db_table)} "
-                f"WHERE {qn('mal_id')} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+                f"WHERE {qn('mal_id')} IN ({', '.join(['%s'] * len(chunk))})",
+                chunk,
+            )
             for mal_id, title, english, japanese, syn, adult in cursor.fetchall():
-                rows[mal_id] = {"mal_id": mal_id, "title": title, "title_english": english,
-                                "title_japanese": japanese, "is_adult": bool(adult),
-                                "synonyms": synonyms.from_db_value(syn, None, connection)}
+                rows[mal_id] = {
+                    "mal_id": mal_id,
+                    "title": title,
+                    "title_english": english,
+                    "title_japanese": japanese,
+                    "is_adult": bool(adult),
+                    "synonyms": synonyms.from_db_value(syn, None, connection),
+                }
     return rows
 
 
-def _replace_links(through, owner_field: str, target_field: str,
-                   links: dict[int, list[int]]) -> None:
+def _replace_links(
+    through, owner_field: str, target_field: str, links: dict[int, list[int]]
+) -> None:
     owners = list(links)
     if connection.vendor in _RAW_UPSERT_VENDORS:
         qn = connection.ops.quote_name
         with connection.cursor() as cursor:
             for start in range(0, len(owners), _IN_CHUNK):
-                chunk = owners[start:start + _IN_CHUNK]
-                cursor.execute(f"DELETE FROM {qn(through._meta.db_table)} WHERE "
-                               f"{qn(owner_field)} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+                chunk = owners[start : start + _IN_CHUNK]
+                cursor.execute(
+                    f"DELETE FROM {qn(through._meta.db_table)} WHERE "
+                    f"{qn(owner_field)} IN ({', '.join(['%s'] * len(chunk))})",
+                    chunk,
+                )
     else:
         through.objects.filter(**{f"{owner_field}__in": owners}).delete()
     pairs = [(a, t) for a, ts in links.items() for t in dict.fromkeys(ts)]
@@ -129,12 +145,16 @@ def _replace_links(through, owner_field: str, target_field: str,
         return
     if connection.vendor not in _RAW_UPSERT_VENDORS:
         through.objects.bulk_create(
-            [through(**{owner_field: a, target_field: t}) for a, t in pairs], batch_size=2000)
+            [through(**{owner_field: a, target_field: t}) for a, t in pairs], batch_size=2000
+        )
         return
     # Plain SQL: building ~3 model instances per title cost more than the writes.
     qn = connection.ops.quote_name
-    _insert_many(f"INSERT INTO {qn(through._meta.db_table)} "
-                 f"({qn(owner_field)}, {qn(target_field)})", "", pairs)
+    _insert_many(
+        f"INSERT INTO {qn(through._meta.db_table)} ({qn(owner_field)}, {qn(target_field)})",
+        "",
+        pairs,
+    )
 
 
 def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -163,8 +183,7 @@ def _upsert_rows(columns: tuple[str, ...], rows: list[dict]) -> None:
         values = []
         for f in fields:
             value = row.get(f.attname, defaults[f.attname])
-            values.append(f.get_db_prep_save(value, connection) if f.attname in adapt
-                          else value)
+            values.append(f.get_db_prep_save(value, connection) if f.attname in adapt else value)
         params.append((*values, stamp, stamp))
     _insert_many(head, tail, params)
 
@@ -189,27 +208,43 @@ def anime_upsert_many(*, records: list[AnimeRecord]) -> UpsertCounts:
         adult = rec.is_adult()
         if adult is None:
             adult = existing.get(rec.mal_id, {}).get("is_adult", False)
-        row = {**values, "mal_id": rec.mal_id, "is_adult": adult,
-               "search_text": rec.search_text(existing.get(rec.mal_id))}
+        row = {
+            **values,
+            "mal_id": rec.mal_id,
+            "is_adult": adult,
+            "search_text": rec.search_text(existing.get(rec.mal_id)),
+        }
         groups.setdefault(tuple(sorted(values)) + ("search_text", "is_adult"), []).append(row)
     for columns, rows in groups.items():
         if connection.vendor in _RAW_UPSERT_VENDORS:
             _upsert_rows(columns, rows)
         else:
-            Anime.objects.bulk_create([Anime(**row) for row in rows], batch_size=1000,
-                                      update_conflicts=True, unique_fields=["mal_id"],
-                                      update_fields=[*columns, "updated_at"])
+            Anime.objects.bulk_create(
+                [Anime(**row) for row in rows],
+                batch_size=1000,
+                update_conflicts=True,
+                unique_fields=["mal_id"],
+                update_fields=[*columns, "updated_at"],
+            )
 
     with_genres = [r for r in by_id.values() if r.genres is not None]
     if with_genres:
         ids = _refs_to_ids(Genre, (g for r in with_genres for g in r.genres))
-        _replace_links(Anime.genres.through, "anime_id", "genre_id",
-                       {r.mal_id: [ids[g.name] for g in r.genres] for r in with_genres})
+        _replace_links(
+            Anime.genres.through,
+            "anime_id",
+            "genre_id",
+            {r.mal_id: [ids[g.name] for g in r.genres] for r in with_genres},
+        )
     with_studios = [r for r in by_id.values() if r.studios is not None]
     if with_studios:
         ids = _refs_to_ids(Studio, (s for r in with_studios for s in r.studios))
-        _replace_links(Anime.studios.through, "anime_id", "studio_id",
-                       {r.mal_id: [ids[s.name] for s in r.studios] for r in with_studios})
+        _replace_links(
+            Anime.studios.through,
+            "anime_id",
+            "studio_id",
+            {r.mal_id: [ids[s.name] for s in r.studios] for r in with_studios},
+        )
 
     created = len(by_id.keys() - existing.keys())
     return UpsertCounts(created=created, updated=len(by_id) - created)
@@ -227,7 +262,7 @@ def catalog_import_csv(*, path, chunk_size: int = 2000, progress=None) -> Upsert
     counts = UpsertCounts()
     with transaction.atomic():
         for start in range(0, len(records), chunk_size):
-            chunk = records[start:start + chunk_size]
+            chunk = records[start : start + chunk_size]
             counts += anime_upsert_many(records=chunk)
             if progress:
                 progress(len(chunk))

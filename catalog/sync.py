@@ -44,17 +44,20 @@ def sync_plan(*, mode: str, today: date) -> list[dict]:
         # the next (announcements).
         current = season_of(today)
         seasons = [current, _shift_season(*current, -1), _shift_season(*current, 1)]
-        return [{"endpoint": f"anime/season/{y}/{s}", "params": {"sort": "anime_num_list_users"}}
-                for y, s in seasons]
+        return [
+            {"endpoint": f"anime/season/{y}/{s}", "params": {"sort": "anime_num_list_users"}}
+            for y, s in seasons
+        ]
     raise ValueError(f"unknown sync mode {mode!r} (use 'full' or 'seasonal')")
 
 
 def _fail_stale_runs(*, mode: str) -> None:
     cutoff = timezone.now() - STALE_RUN_AFTER
-    SyncRun.objects.filter(mode=mode, state=SyncRun.State.RUNNING,
-                           started_at__lt=cutoff).update(
-        state=SyncRun.State.FAILED, finished_at=timezone.now(),
-        error="Abandoned: still 'running' long after the task time limit (worker died?).")
+    SyncRun.objects.filter(mode=mode, state=SyncRun.State.RUNNING, started_at__lt=cutoff).update(
+        state=SyncRun.State.FAILED,
+        finished_at=timezone.now(),
+        error="Abandoned: still 'running' long after the task time limit (worker died?).",
+    )
 
 
 def sync_run_start(*, mode: str, resume: bool, today: date) -> SyncRun:
@@ -63,16 +66,30 @@ def sync_run_start(*, mode: str, resume: bool, today: date) -> SyncRun:
     _fail_stale_runs(mode=mode)
     previous = None
     if resume:
-        last = (SyncRun.objects.filter(mode=mode).exclude(state=SyncRun.State.RUNNING)
-                .order_by("-started_at", "-pk").first())
+        last = (
+            SyncRun.objects.filter(mode=mode)
+            .exclude(state=SyncRun.State.RUNNING)
+            .order_by("-started_at", "-pk")
+            .first()
+        )
         if last is not None and last.state == SyncRun.State.FAILED and last.endpoint:
             previous = last
     if previous is not None:
         return SyncRun.objects.create(
-            mode=mode, endpoint=previous.endpoint, params=previous.params,
-            next_offset=previous.next_offset, pending=previous.pending, resumed_from=previous)
-    return SyncRun.objects.create(mode=mode, endpoint=plan[0]["endpoint"],
-                                  params=plan[0]["params"], next_offset=0, pending=plan[1:])
+            mode=mode,
+            endpoint=previous.endpoint,
+            params=previous.params,
+            next_offset=previous.next_offset,
+            pending=previous.pending,
+            resumed_from=previous,
+        )
+    return SyncRun.objects.create(
+        mode=mode,
+        endpoint=plan[0]["endpoint"],
+        params=plan[0]["params"],
+        next_offset=0,
+        pending=plan[1:],
+    )
 
 
 def _advance(run: SyncRun, page: Page) -> None:
@@ -120,17 +137,28 @@ def catalog_sync(
                     run.requests = client.requests_made - requests_before
                     run.titles_created += counts.created
                     run.titles_updated += counts.updated
-                    run.save(update_fields=["endpoint", "params", "next_offset", "pending",
-                                            "pages", "requests", "titles_created",
-                                            "titles_updated"])
+                    run.save(
+                        update_fields=[
+                            "endpoint",
+                            "params",
+                            "next_offset",
+                            "pending",
+                            "pages",
+                            "requests",
+                            "titles_created",
+                            "titles_updated",
+                        ]
+                    )
                 if progress:
                     progress(len(fresh))
     except BaseException as exc:
         # Only the failure fields: the in-memory checkpoint may be ahead of what committed.
         SyncRun.objects.filter(pk=run.pk).update(
-            state=SyncRun.State.FAILED, finished_at=timezone.now(),
+            state=SyncRun.State.FAILED,
+            finished_at=timezone.now(),
             requests=client.requests_made - requests_before,
-            error=f"{type(exc).__name__}: {exc}"[:2000])
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
         run.refresh_from_db()
         where = f"{run.endpoint} offset {run.next_offset}"
         logger.warning("catalog sync #%s (%s) failed at %s: %s", run.pk, mode, where, exc)

@@ -26,11 +26,15 @@ def home(request: HttpRequest) -> HttpResponse:
     top = anime_search(params=AnimeSearchParams(sort=Sort.SCORE), show_adult=show_adult)
     popular = anime_search(params=AnimeSearchParams(sort=Sort.POPULARITY), show_adult=show_adult)
     genres = sorted(genre_list(show_adult=show_adult), key=lambda g: -g.anime_count)
-    return render(request, "catalog/home.html", {
-        "top_rated": top[:HOME_ROW_SIZE],
-        "most_popular": popular[:HOME_ROW_SIZE],
-        "genres": sorted(genres[:HOME_GENRES], key=lambda g: g.name),
-    })
+    return render(
+        request,
+        "catalog/home.html",
+        {
+            "top_rated": top[:HOME_ROW_SIZE],
+            "most_popular": popular[:HOME_ROW_SIZE],
+            "genres": sorted(genres[:HOME_GENRES], key=lambda g: g.name),
+        },
+    )
 
 
 def _form_state(request: HttpRequest) -> dict:
@@ -70,8 +74,7 @@ def anime_list(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(anime_search(params=params, show_adult=show_adult), params.page_size)
     # get_page clamps a page past the end to the last one, which suits a browser.
     page = paginator.get_page(params.page)
-    context.update(params=params, page_obj=page, anime_list=page.object_list,
-                   paginator=paginator)
+    context.update(params=params, page_obj=page, anime_list=page.object_list, paginator=paginator)
     return render(request, "catalog/anime_list.html", context)
 
 

@@ -21,8 +21,18 @@ MAX_ENTRIES = 5000
 class TrainingRunOutput(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
-        fields = ["id", "engine", "state", "trigger", "version", "metrics", "error",
-                  "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "engine",
+            "state",
+            "trigger",
+            "version",
+            "metrics",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 @extend_schema_serializer(component_name="RecommendedTitle")
@@ -51,9 +61,14 @@ class EngineListApi(APIView):
         data = []
         for name in ENGINES:
             last = TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first()
-            data.append({"name": name, "label": Engine(name).label,
-                         "version": artifacts.current_version(settings.MODEL_DIR, name),
-                         "last_run": last})
+            data.append(
+                {
+                    "name": name,
+                    "label": Engine(name).label,
+                    "version": artifacts.current_version(settings.MODEL_DIR, name),
+                    "last_run": last,
+                }
+            )
         return Response(self.OutputSerializer(data, many=True).data)
 
 
@@ -66,8 +81,12 @@ class RecommendationCreateApi(APIView):
     @extend_schema_serializer(component_name="WatchedEntry")
     class EntrySerializer(serializers.Serializer):
         mal_id = serializers.IntegerField(min_value=1)
-        score = serializers.IntegerField(min_value=-1, max_value=10, default=0,
-                                         help_text="1-10, or 0/-1 for watched but unscored")
+        score = serializers.IntegerField(
+            min_value=-1,
+            max_value=10,
+            default=0,
+            help_text="1-10, or 0/-1 for watched but unscored",
+        )
 
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
@@ -88,21 +107,32 @@ class RecommendationCreateApi(APIView):
         ignored_entries = serializers.IntegerField()
         results = RecommendedItemOutput(many=True, source="items")
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer,
-                   summary="Recommend titles for a watched list")
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="Recommend titles for a watched list",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = recommendations_for_entries(engine=data.validated_data["engine"],
-                                                 entries=data.validated_data["entries"],
-                                                 n=data.validated_data["n"])
+            result = recommendations_for_entries(
+                engine=data.validated_data["engine"],
+                entries=data.validated_data["entries"],
+                n=data.validated_data["n"],
+            )
         except NoModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         items = RecommendedItemOutput(result.items, many=True).data
-        return Response({"engine": result.engine, "version": result.version,
-                         "used_entries": result.used_entries,
-                         "ignored_entries": result.ignored_entries, "results": items})
+        return Response(
+            {
+                "engine": result.engine,
+                "version": result.version,
+                "used_entries": result.used_entries,
+                "ignored_entries": result.ignored_entries,
+                "results": items,
+            }
+        )
 
 
 class TrainingRunListApi(APIView):
@@ -116,13 +146,17 @@ class TrainingRunListApi(APIView):
     def get(self, request):
         return Response(TrainingRunOutput(TrainingRun.objects.all()[:50], many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={202: TrainingRunOutput},
-                   summary="Retrain an engine now (staff)")
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: TrainingRunOutput},
+        summary="Retrain an engine now (staff)",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = training_run_enqueue(engine=data.validated_data["engine"],
-                                   requested_by=request.user, trigger="api")
+        run = training_run_enqueue(
+            engine=data.validated_data["engine"], requested_by=request.user, trigger="api"
+        )
         return Response(TrainingRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
 

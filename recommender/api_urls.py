@@ -6,6 +6,7 @@ urlpatterns = [
     path("engines/", api.EngineListApi.as_view(), name="api-engines"),
     path("recommendations/", api.RecommendationCreateApi.as_view(), name="api-recommendations"),
     path("training-runs/", api.TrainingRunListApi.as_view(), name="api-training-runs"),
-    path("training-runs/<int:run_id>/", api.TrainingRunDetailApi.as_view(),
-         name="api-training-run"),
+    path(
+        "training-runs/<int:run_id>/", api.TrainingRunDetailApi.as_view(), name="api-training-run"
+    ),
 ]

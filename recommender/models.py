@@ -16,8 +16,9 @@ class CommunityRating(models.Model):
     UNSCORED = -1
 
     member = models.PositiveIntegerField()
-    anime = models.ForeignKey("catalog.Anime", on_delete=models.CASCADE,
-                              related_name="community_ratings", db_index=False)
+    anime = models.ForeignKey(
+        "catalog.Anime", on_delete=models.CASCADE, related_name="community_ratings", db_index=False
+    )
     score = models.SmallIntegerField()
 
     class Meta:
@@ -25,7 +26,8 @@ class CommunityRating(models.Model):
             models.UniqueConstraint(fields=["member", "anime"], name="uniq_member_anime"),
             models.CheckConstraint(
                 condition=models.Q(score=-1) | models.Q(score__gte=1, score__lte=10),
-                name="community_score_range"),
+                name="community_score_range",
+            ),
         ]
         indexes = [models.Index(fields=["anime"])]
 
@@ -49,10 +51,12 @@ class TrainingRun(models.Model):
 
     engine = models.CharField(max_length=30, choices=Engine.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+")
-    trigger = models.CharField(max_length=20, default="manual",
-                               help_text="manual, schedule, api or command")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(
+        max_length=20, default="manual", help_text="manual, schedule, api or command"
+    )
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     version = models.CharField(max_length=40, blank=True, default="")

@@ -37,8 +37,10 @@ class RatingsImportResult:
 def read_ratings_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
-        path = next((p for p in (path / "ratings.csv.gz", path / "ratings.csv") if p.exists()),
-                    path / "ratings.csv.gz")
+        path = next(
+            (p for p in (path / "ratings.csv.gz", path / "ratings.csv") if p.exists()),
+            path / "ratings.csv.gz",
+        )
     if not path.is_file():
         raise RatingsFileError(f"No ratings file at {path}")
     try:
@@ -55,7 +57,8 @@ def read_ratings_file(path: str | Path) -> pd.DataFrame:
         if bad.any():
             first = int(np.flatnonzero(bad.to_numpy())[0])
             raise RatingsFileError(
-                f"{path}: line {first + 2}: {col} is not a whole number: {df[col].iloc[first]!r}")
+                f"{path}: line {first + 2}: {col} is not a whole number: {df[col].iloc[first]!r}"
+            )
         out[col] = values.astype(np.int64)
     frame = pd.DataFrame(out)
     score = frame["rating"]
@@ -63,7 +66,8 @@ def read_ratings_file(path: str | Path) -> pd.DataFrame:
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise RatingsFileError(
-            f"{path}: line {first + 2}: rating must be 1-10 or -1, got {score.iloc[first]}")
+            f"{path}: line {first + 2}: rating must be 1-10 or -1, got {score.iloc[first]}"
+        )
     dup = frame.duplicated(["user_id", "anime_id"], keep="last")
     return frame[~dup]
 
@@ -73,15 +77,18 @@ def _copy_postgres(frame: pd.DataFrame) -> None:
     buf = io.StringIO()
     frame[COLUMNS].to_csv(buf, header=False, index=False)
     with connection.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE ratings_in (member int, anime_id int, score smallint) "
-                    "ON COMMIT DROP")
-        with cur.copy("COPY ratings_in (member, anime_id, score) FROM STDIN WITH (FORMAT csv)"
-                      ) as copy:
+        cur.execute(
+            "CREATE TEMP TABLE ratings_in (member int, anime_id int, score smallint) ON COMMIT DROP"
+        )
+        with cur.copy(
+            "COPY ratings_in (member, anime_id, score) FROM STDIN WITH (FORMAT csv)"
+        ) as copy:
             copy.write(buf.getvalue())
         cur.execute(
             f"INSERT INTO {table} (member, anime_id, score) "  # noqa: S608 - our own table name
             "SELECT member, anime_id, score FROM ratings_in "
-            "ON CONFLICT (member, anime_id) DO UPDATE SET score = EXCLUDED.score")
+            "ON CONFLICT (member, anime_id) DO UPDATE SET score = EXCLUDED.score"
+        )
         # Dropped now, not only at commit: an enclosing transaction may import again.
         cur.execute("DROP TABLE ratings_in")
 
@@ -91,13 +98,19 @@ def _bulk_generic(frame: pd.DataFrame) -> None:
     batch = 5000
     for start in range(0, len(rows), batch):
         CommunityRating.objects.bulk_create(
-            [CommunityRating(member=int(u), anime_id=int(a), score=int(s))
-             for u, a, s in rows[start:start + batch]],
-            update_conflicts=True, unique_fields=["member", "anime"], update_fields=["score"])
+            [
+                CommunityRating(member=int(u), anime_id=int(a), score=int(s))
+                for u, a, s in rows[start : start + batch]
+            ],
+            update_conflicts=True,
+            unique_fields=["member", "anime"],
+            update_fields=["score"],
+        )
 
 
-def community_ratings_import(*, path: str | Path, skip_unknown_titles: bool = False
-                             ) -> RatingsImportResult:
+def community_ratings_import(
+    *, path: str | Path, skip_unknown_titles: bool = False
+) -> RatingsImportResult:
     """Load a ratings file into CommunityRating, all or nothing; re-imports update scores.
 
     Titles missing from the catalog are an error (import the catalog first) unless
@@ -110,13 +123,17 @@ def community_ratings_import(*, path: str | Path, skip_unknown_titles: bool = Fa
         ids = sorted(frame.loc[unknown, "anime_id"].unique())
         raise RatingsFileError(
             f"{len(ids)} title(s) are not in the catalog (e.g. {ids[:5]}); import the catalog "
-            "first, or pass --skip-unknown-titles.")
+            "first, or pass --skip-unknown-titles."
+        )
     frame = frame[~unknown]
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _copy_postgres(frame)
         else:
             _bulk_generic(frame)
-    return RatingsImportResult(rows=len(frame), members=frame["user_id"].nunique(),
-                               titles=frame["anime_id"].nunique(),
-                               skipped_unknown_titles=int(unknown.sum()))
+    return RatingsImportResult(
+        rows=len(frame),
+        members=frame["user_id"].nunique(),
+        titles=frame["anime_id"].nunique(),
+        skipped_unknown_titles=int(unknown.sum()),
+    )

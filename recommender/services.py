@@ -44,7 +44,8 @@ def _engine_spec(engine: str):
         return ENGINES[engine]
     except KeyError:
         raise UnknownEngineError(
-            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}") from None
+            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}"
+        ) from None
 
 
 def interactions_frame() -> pd.DataFrame:
@@ -52,8 +53,9 @@ def interactions_frame() -> pd.DataFrame:
 
     Platform members' own lists join here once they exist (accounts issue).
     """
-    rows = np.array(CommunityRating.objects.values_list("member", "anime_id", "score"),
-                    dtype=np.int64).reshape(-1, 3)
+    rows = np.array(
+        CommunityRating.objects.values_list("member", "anime_id", "score"), dtype=np.int64
+    ).reshape(-1, 3)
     return pd.DataFrame(rows, columns=["user_id", "anime_id", "rating"])
 
 
@@ -75,20 +77,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def training_run_create(*, engine: str, requested_by=None, trigger: str = "manual",
-                        params: dict | None = None) -> TrainingRun:
+def training_run_create(
+    *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
+) -> TrainingRun:
     _engine_spec(engine)
-    return TrainingRun.objects.create(engine=engine, requested_by=requested_by, trigger=trigger,
-                                      params=params or {})
+    return TrainingRun.objects.create(
+        engine=engine, requested_by=requested_by, trigger=trigger, params=params or {}
+    )
 
 
-def training_run_enqueue(*, engine: str, requested_by=None, trigger: str = "manual",
-                         params: dict | None = None) -> TrainingRun:
+def training_run_enqueue(
+    *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
+) -> TrainingRun:
     """Record a queued run and start it after commit (a worker, or in-process when eager)."""
     from .tasks import train_engine_task
 
-    run = training_run_create(engine=engine, requested_by=requested_by, trigger=trigger,
-                              params=params)
+    run = training_run_create(
+        engine=engine, requested_by=requested_by, trigger=trigger, params=params
+    )
     transaction.on_commit(lambda: train_engine_task.delay(run.pk))
     return run
 
@@ -102,21 +108,33 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     try:
         frame = interactions_frame()
         if frame.empty:
-            raise ValueError("no training data: import community ratings first "
-                             "(manage.py import_ratings)")
+            raise ValueError(
+                "no training data: import community ratings first (manage.py import_ratings)"
+            )
         ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
-        params = {**spec.defaults, **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
-                  **run.params}
+        params = {
+            **spec.defaults,
+            **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
+            **run.params,
+        }
         started = time.perf_counter()
         model = spec.factory(**params).fit(matrix)
         fit_seconds = time.perf_counter() - started
         version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
-        metrics = {"fit_seconds": round(fit_seconds, 3), "users": int(ratings.n_users),
-                   "items": int(ratings.n_items), "interactions": int(matrix.nnz)}
-        artifacts.publish(settings.MODEL_DIR, run.engine, version, ratings.item_ids,
-                          {"engine": run.engine, "params": params, "metrics": metrics,
-                           "libraries": _versions()},
-                          lambda directory: spec.saver(model, directory))
+        metrics = {
+            "fit_seconds": round(fit_seconds, 3),
+            "users": int(ratings.n_users),
+            "items": int(ratings.n_items),
+            "interactions": int(matrix.nnz),
+        }
+        artifacts.publish(
+            settings.MODEL_DIR,
+            run.engine,
+            version,
+            ratings.item_ids,
+            {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
+            lambda directory: spec.saver(model, directory),
+        )
     except Exception as exc:
         run.state, run.error = TrainingRun.State.FAILED, f"{type(exc).__name__}: {exc}"
         run.finished_at = timezone.now()
@@ -157,8 +175,14 @@ def model_load(*, engine: str) -> LoadedModel:
         if cached and cached.version == version:
             return cached
         path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
-        loaded = LoadedModel(engine, version, spec.loader(path), item_ids,
-                             {int(m): i for i, m in enumerate(item_ids)}, meta)
+        loaded = LoadedModel(
+            engine,
+            version,
+            spec.loader(path),
+            item_ids,
+            {int(m): i for i, m in enumerate(item_ids)},
+            meta,
+        )
         _cache[engine] = loaded
         return loaded
 
@@ -178,8 +202,9 @@ class RecommendationResult:
     ignored_entries: int
 
 
-def recommendations_for_entries(*, engine: str, entries: list[tuple[int, int]], n: int = 10
-                                ) -> RecommendationResult:
+def recommendations_for_entries(
+    *, engine: str, entries: list[tuple[int, int]], n: int = 10
+) -> RecommendationResult:
     """Top-``n`` titles for a list of ``(mal_id, score)`` (score -1 or 0 = watched, unscored).
 
     Works for anyone, including people the model never saw: the list is turned into one
@@ -199,12 +224,19 @@ def recommendations_for_entries(*, engine: str, entries: list[tuple[int, int]], 
             continue  # the model learns from scores only; still excluded below
         cols.append(idx)
         vals.append(float(score) if spec.matrix == "explicit" else 1.0)
-    row = sp.csr_matrix((np.asarray(vals, dtype=np.float32),
-                         (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-                        shape=(1, len(loaded.item_ids)))
+    row = sp.csr_matrix(
+        (
+            np.asarray(vals, dtype=np.float32),
+            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
+        ),
+        shape=(1, len(loaded.item_ids)),
+    )
     row.sum_duplicates()
-    hidden = set() if settings.SHOW_ADULT_CONTENT else set(
-        Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
+    hidden = (
+        set()
+        if settings.SHOW_ADULT_CONTENT
+        else set(Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
+    )
     # Ask for more than n: listed-but-unscored and hidden titles are filtered after ranking.
     want = min(len(loaded.item_ids), n + len(listed) + min(len(hidden), 200))
     idx, scores = loaded.model.recommend(row, n=want)
@@ -218,5 +250,10 @@ def recommendations_for_entries(*, engine: str, entries: list[tuple[int, int]], 
             break
     anime = Anime.objects.in_bulk([m for m, _ in picked])
     items = [Recommendation(anime[m], s) for m, s in picked if m in anime]
-    return RecommendationResult(engine, loaded.version, items, used_entries=len(cols),
-                                ignored_entries=len(entries) - len(cols))
+    return RecommendationResult(
+        engine,
+        loaded.version,
+        items,
+        used_entries=len(cols),
+        ignored_entries=len(entries) - len(cols),
+    )

@@ -67,8 +67,9 @@ def _forget_connections(celery_app) -> None:
 def redis_broker():
     if not _redis_reachable(BROKER_URL):
         pytest.skip(f"Redis broker unreachable at {BROKER_URL} (set TEST_CELERY_BROKER_URL)")
-    saved = {key: celery_app.conf[key]
-             for key in ("task_always_eager", "broker_url", "result_backend")}
+    saved = {
+        key: celery_app.conf[key] for key in ("task_always_eager", "broker_url", "result_backend")
+    }
     celery_app.conf.update(task_always_eager=False, broker_url=BROKER_URL, result_backend=None)
     _forget_connections(celery_app)
     celery_app.control.purge()  # leftovers of an interrupted earlier run would run first

@@ -20,14 +20,24 @@ PROD = {
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in PROD and not k.startswith(("DJANGO_", "DEBUG"))}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PROD and not k.startswith(("DJANGO_", "DEBUG"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL",
-                                     "ALLOWED_HOSTS"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS"]
+)
 def test_production_refuses_to_start_without(missing):
     env = {k: v for k, v in PROD.items() if k != missing}
     result = manage("check", env=env)
@@ -48,13 +58,25 @@ def test_boolean_settings_are_strict():
 
 
 def test_local_default_is_sqlite_and_eager_tasks():
-    code = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
-            "'animender.settings'); django.setup(); from django.conf import settings as s;"
-            "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)")
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "ANIMENDER_ENV")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+        "'animender.settings'); django.setup(); from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)"
+    )
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "ANIMENDER_ENV")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert out.split() == ["django.db.backends.sqlite3", "True"]
 
 

@@ -32,8 +32,14 @@ def current_version(root: Path, engine: str) -> str | None:
         return None
 
 
-def publish(root: Path, engine: str, version: str, item_ids: np.ndarray, meta: dict,
-            write_model: Callable[[Path], None]) -> Path:
+def publish(
+    root: Path,
+    engine: str,
+    version: str,
+    item_ids: np.ndarray,
+    meta: dict,
+    write_model: Callable[[Path], None],
+) -> Path:
     """Write a new version with ``write_model(dir)`` and make it current."""
     base = engine_dir(root, engine)
     base.mkdir(parents=True, exist_ok=True)
@@ -58,8 +64,10 @@ def publish(root: Path, engine: str, version: str, item_ids: np.ndarray, meta: d
 
 def _prune(base: Path, keep: str) -> None:
     """Keep the newest KEEP_VERSIONS versions (the current one always)."""
-    versions = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                      key=lambda p: p.name)
+    versions = sorted(
+        (p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
     for old in versions[:-KEEP_VERSIONS]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)

@@ -17,9 +17,7 @@ class Recommender(Protocol):
         """Learn from a (n_users, n_items) CSR matrix; explicit scores or implicit 1s."""
         ...
 
-    def recommend(
-        self, user_items: sp.csr_matrix, n: int = 10
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, user_items: sp.csr_matrix, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each row of ``user_items`` (users' current lists).
 
         Rows need not be training users: a new user is scored from their row alone.

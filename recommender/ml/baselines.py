@@ -33,11 +33,13 @@ def _batches(n_rows: int, size: int = ROW_BATCH) -> Iterator[slice]:
         yield slice(start, min(start + size, n_rows))
 
 
-def _batched_top_n(score_rows: Callable[[slice], np.ndarray], seen: sp.csr_matrix, n: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _batched_top_n(
+    score_rows: Callable[[slice], np.ndarray], seen: sp.csr_matrix, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Run ``top_n_excluding`` over row blocks of ``seen`` with dense scores per block."""
-    parts = [top_n_excluding(score_rows(block), seen[block], n)
-             for block in _batches(seen.shape[0])]
+    parts = [
+        top_n_excluding(score_rows(block), seen[block], n) for block in _batches(seen.shape[0])
+    ]
     if not parts:
         return np.zeros((0, n), np.int64), np.zeros((0, n), np.float32)
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
@@ -70,12 +72,13 @@ class Popularity:
         self.counts = np.diff(sp.csc_matrix(user_items).indptr).astype(np.float32)
         return self
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
-                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         seen = sp.csr_matrix(user_items)
         return _batched_top_n(
-            lambda b: np.broadcast_to(self.counts, (b.stop - b.start, len(self.counts))),
-            seen, n)
+            lambda b: np.broadcast_to(self.counts, (b.stop - b.start, len(self.counts))), seen, n
+        )
 
 
 class EASE:
@@ -100,8 +103,9 @@ class EASE:
         self.B = b.astype(np.float32)
         return self
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
-                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         x = _binary(user_items)
         return _batched_top_n(lambda b: np.asarray(x[b] @ self.B), x, n)
 
@@ -123,8 +127,15 @@ class ALS:
     ``recalculate_user`` (one least-squares solve against the fixed item factors).
     """
 
-    def __init__(self, factors: int = 64, iterations: int = 15, regularization: float = 0.01,
-                 alpha: float = 1.0, random_state: int = 0, num_threads: int = 0) -> None:
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 15,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        random_state: int = 0,
+        num_threads: int = 0,
+    ) -> None:
         self.factors = factors
         self.iterations = iterations
         self.regularization = regularization
@@ -141,14 +152,19 @@ class ALS:
 
         with threadpool_limits(1, "blas"):
             self.model = AlternatingLeastSquares(
-                factors=self.factors, iterations=self.iterations,
-                regularization=self.regularization, alpha=self.alpha,
-                random_state=self.random_state, num_threads=self.num_threads)
+                factors=self.factors,
+                iterations=self.iterations,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
             self.model.fit(_binary(user_items), show_progress=False)
         return self
 
-    def user_factors(self, user_items: sp.csr_matrix, users: np.ndarray | None = None
-                     ) -> np.ndarray:
+    def user_factors(
+        self, user_items: sp.csr_matrix, users: np.ndarray | None = None
+    ) -> np.ndarray:
         """(n_rows, factors) float32: stored factors for known users, refitted otherwise."""
         if self.model is None:
             raise RuntimeError("ALS is not fitted")
@@ -165,8 +181,9 @@ class ALS:
                 out[new] = self.model.recalculate_user(new, x[new])
         return out
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
-                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         seen = sp.csr_matrix(user_items)
         factors = self.user_factors(seen, users)
         items = self.model.item_factors
@@ -194,10 +211,16 @@ class _SurpriseModel:
         if coo.nnz and coo.data.min() < self.rating_scale[0]:
             raise ValueError("explicit models take scores 1-10; drop the -1 rows first")
         self.n_items = coo.shape[1]
-        df = pd.DataFrame({"u": coo.row.astype(np.int64), "i": coo.col.astype(np.int64),
-                           "r": coo.data.astype(np.float64)})
-        trainset = Dataset.load_from_df(df, Reader(rating_scale=self.rating_scale)
-                                        ).build_full_trainset()
+        df = pd.DataFrame(
+            {
+                "u": coo.row.astype(np.int64),
+                "i": coo.col.astype(np.int64),
+                "r": coo.data.astype(np.float64),
+            }
+        )
+        trainset = Dataset.load_from_df(
+            df, Reader(rating_scale=self.rating_scale)
+        ).build_full_trainset()
         self.algo = self._make_algo()
         self.algo.fit(trainset)
         return self
@@ -210,11 +233,15 @@ class _SurpriseModel:
         if self.algo is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted")
         predict = self.algo.predict
-        return np.fromiter((predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)),
-                           dtype=np.float32, count=len(users))
+        return np.fromiter(
+            (predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)),
+            dtype=np.float32,
+            count=len(users),
+        )
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
-                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Predict every unseen title for each row and keep the best ``n``.
 
         Rows with ``users`` = -1 (or ``users`` None) are users Surprise cannot know; they
@@ -225,7 +252,7 @@ class _SurpriseModel:
         all_items = np.arange(seen.shape[1])
         scores = np.full(seen.shape, -np.inf, dtype=np.float32)
         for row in range(seen.shape[0]):
-            watched = seen.indices[seen.indptr[row]:seen.indptr[row + 1]]
+            watched = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
             candidates = np.setdiff1d(all_items, watched, assume_unique=True)
             # Surprise treats any id not in the trainset as unknown: use an impossible one.
             uid = users[row] if users[row] >= 0 else -1
@@ -257,9 +284,11 @@ class SurpriseKNNBaseline(_SurpriseModel):
     def _make_algo(self):
         from surprise import KNNBaseline
 
-        return KNNBaseline(k=self.k, sim_options={"name": "pearson_baseline",
-                                                  "user_based": self.user_based},
-                           verbose=False)
+        return KNNBaseline(
+            k=self.k,
+            sim_options={"name": "pearson_baseline", "user_based": self.user_based},
+            verbose=False,
+        )
 
 
 class SurpriseBaselineOnly(_SurpriseModel):

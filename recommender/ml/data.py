@@ -41,8 +41,9 @@ class Ratings:
 
     def subset(self, mask: np.ndarray) -> Ratings:
         """Same index space, fewer rows."""
-        return Ratings(self.users[mask], self.items[mask], self.scores[mask],
-                       self.user_ids, self.item_ids)
+        return Ratings(
+            self.users[mask], self.items[mask], self.scores[mask], self.user_ids, self.item_ids
+        )
 
     def explicit(self) -> Ratings:
         return self.subset(self.scores != UNSCORED)
@@ -79,8 +80,9 @@ def load_ratings(path: str | Path) -> Ratings:
     return ratings_from_frame(df)
 
 
-def split_explicit(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0
-                   ) -> tuple[Ratings, Ratings]:
+def split_explicit(
+    ratings: Ratings, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[Ratings, Ratings]:
     """Random split of the explicit (1-10) rows for rating prediction."""
     explicit = ratings.explicit()
     rng = np.random.default_rng(seed)
@@ -93,8 +95,9 @@ def is_positive(scores: np.ndarray) -> np.ndarray:
     return (scores >= POSITIVE_MIN_SCORE) | (scores == UNSCORED)
 
 
-def split_topn(ratings: Ratings, holdout_fraction: float = 0.2, min_positives: int = 5,
-               seed: int = 1) -> tuple[Ratings, dict[int, np.ndarray]]:
+def split_topn(
+    ratings: Ratings, holdout_fraction: float = 0.2, min_positives: int = 5, seed: int = 1
+) -> tuple[Ratings, dict[int, np.ndarray]]:
     """Per-user hold-out of positives for top-N evaluation.
 
     For users with >= ``min_positives`` positives, hold out ``holdout_fraction`` of them
@@ -109,7 +112,7 @@ def split_topn(ratings: Ratings, holdout_fraction: float = 0.2, min_positives: i
     bounds = np.searchsorted(ratings.users[pos_rows], np.arange(ratings.n_users + 1))
     test: dict[int, np.ndarray] = {}
     for u in range(ratings.n_users):
-        rows = pos_rows[bounds[u]:bounds[u + 1]]
+        rows = pos_rows[bounds[u] : bounds[u + 1]]
         if len(rows) < min_positives:
             continue
         k = max(1, int(round(holdout_fraction * len(rows))))

@@ -68,8 +68,12 @@ def catalog_coverage(recommended: np.ndarray, n_items: int, k: int = 10) -> floa
     return float(len(np.unique(np.asarray(recommended)[:, :k])) / n_items)
 
 
-def topn_metrics(recommended: np.ndarray, relevant: Sequence[np.ndarray], n_items: int,
-                 ks: Sequence[int] = (10, 20)) -> dict[str, float]:
+def topn_metrics(
+    recommended: np.ndarray,
+    relevant: Sequence[np.ndarray],
+    n_items: int,
+    ks: Sequence[int] = (10, 20),
+) -> dict[str, float]:
     """Mean Recall@k and NDCG@k over users, and coverage of the top-10 lists.
 
     ``recommended``: (n_users, >= max(ks)) int item indices, best first;
@@ -77,10 +81,12 @@ def topn_metrics(recommended: np.ndarray, relevant: Sequence[np.ndarray], n_item
     """
     out: dict[str, float] = {}
     for k in ks:
-        out[f"recall@{k}"] = float(np.mean([recall_at_k(r, t, k)
-                                            for r, t in zip(recommended, relevant, strict=True)]))
-        out[f"ndcg@{k}"] = float(np.mean([ndcg_at_k(r, t, k)
-                                          for r, t in zip(recommended, relevant, strict=True)]))
+        out[f"recall@{k}"] = float(
+            np.mean([recall_at_k(r, t, k) for r, t in zip(recommended, relevant, strict=True)])
+        )
+        out[f"ndcg@{k}"] = float(
+            np.mean([ndcg_at_k(r, t, k) for r, t in zip(recommended, relevant, strict=True)])
+        )
     out["coverage@10"] = catalog_coverage(recommended, n_items, 10)
     return out
 
@@ -93,8 +99,9 @@ def _accepts_users(model: object) -> bool:
     return "users" in inspect.signature(model.recommend).parameters
 
 
-def recommend_topn(model, train: Ratings, users: np.ndarray, n: int, kind: str = "implicit",
-                   batch_size: int = 512) -> tuple[np.ndarray, float]:
+def recommend_topn(
+    model, train: Ratings, users: np.ndarray, n: int, kind: str = "implicit", batch_size: int = 512
+) -> tuple[np.ndarray, float]:
     """Top-``n`` for training users ``users`` that never repeats a training title.
 
     ``kind='implicit'``: rows of the binary matrix of all training rows go in.
@@ -108,7 +115,7 @@ def recommend_topn(model, train: Ratings, users: np.ndarray, n: int, kind: str =
     out = np.empty((len(users), n), dtype=np.int64)
     spent = 0.0
     for start in range(0, len(users), batch_size):
-        batch = users[start:start + batch_size]
+        batch = users[start : start + batch_size]
         x = rows_in[batch]
         extra = int(np.max(np.diff(seen[batch].indptr) - np.diff(x.indptr), initial=0))
         kwargs = {"users": batch} if pass_users else {}
@@ -116,16 +123,22 @@ def recommend_topn(model, train: Ratings, users: np.ndarray, n: int, kind: str =
         idx, _ = model.recommend(x, n + extra, **kwargs)
         spent += time.perf_counter() - t
         for j, u in enumerate(batch):
-            keep = idx[j][~np.isin(idx[j], seen.indices[seen.indptr[u]:seen.indptr[u + 1]])]
+            keep = idx[j][~np.isin(idx[j], seen.indices[seen.indptr[u] : seen.indptr[u + 1]])]
             if len(keep) < n:
                 raise AssertionError(f"{type(model).__name__} returned a seen or short list")
             out[start + j] = keep[:n]
     return out, spent
 
 
-def evaluate_topn(model, train: Ratings, test: dict[int, np.ndarray],
-                  ks: Sequence[int] = (10, 20), kind: str = "implicit",
-                  users: np.ndarray | None = None, fit: bool = True) -> dict[str, float]:
+def evaluate_topn(
+    model,
+    train: Ratings,
+    test: dict[int, np.ndarray],
+    ks: Sequence[int] = (10, 20),
+    kind: str = "implicit",
+    users: np.ndarray | None = None,
+    fit: bool = True,
+) -> dict[str, float]:
     """Fit ``model`` on ``train`` (per ``kind``) and score the held-out ``test`` titles.
 
     ``users``: evaluate only these test users (e.g. a sample for slow models); default all.
@@ -144,8 +157,7 @@ def evaluate_topn(model, train: Ratings, test: dict[int, np.ndarray],
     return out
 
 
-def evaluate_rating(model, train: Ratings, test: Ratings, fit: bool = True
-                    ) -> dict[str, float]:
+def evaluate_rating(model, train: Ratings, test: Ratings, fit: bool = True) -> dict[str, float]:
     """Fit on the explicit ``train`` rows, predict ``test``; RMSE, MAE and timings.
 
     ``model`` needs ``fit(csr)`` and ``predict(users, items) -> (n,) estimates``.
@@ -158,8 +170,13 @@ def evaluate_rating(model, train: Ratings, test: Ratings, fit: bool = True
     t = time.perf_counter()
     pred = model.predict(test.users, test.items)
     predict_s = time.perf_counter() - t
-    return {"rmse": rmse(pred, test.scores), "mae": mae(pred, test.scores),
-            "fit_s": fit_s, "predict_s": predict_s, "n_test": len(test.scores)}
+    return {
+        "rmse": rmse(pred, test.scores),
+        "mae": mae(pred, test.scores),
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "n_test": len(test.scores),
+    }
 
 
 # -- the engine comparison -------------------------------------------------------------
@@ -195,25 +212,35 @@ def engines(quick: bool = False, seed: int = 0) -> dict[str, Engine]:
     def nn(**extra):
         from .watchlist_nn import WatchlistNN
 
-        return WatchlistNN(**(WATCHLIST_QUICK if quick else WATCHLIST_FULL), **extra,
-                           random_state=seed)
+        return WatchlistNN(
+            **(WATCHLIST_QUICK if quick else WATCHLIST_FULL), **extra, random_state=seed
+        )
 
     return {
         "popularity": Engine("popularity", b.Popularity, "implicit"),
         "ease": Engine("ease", lambda: b.EASE(lam=200.0), "implicit"),
         "als": Engine("als", lambda: b.ALS(factors=64, random_state=seed), "implicit"),
-        "surprise_baselineonly": Engine("surprise_baselineonly", b.SurpriseBaselineOnly,
-                                        "explicit", rating=True, topn_sample=True),
-        "surprise_svd": Engine("surprise_svd", lambda: b.SurpriseSVD(random_state=seed),
-                               "explicit", rating=True, topn_sample=True),
-        "surprise_knnbaseline": Engine("surprise_knnbaseline", b.SurpriseKNNBaseline,
-                                       "explicit", rating=True, topn_sample=True),
-        "knn_baseline": Engine("knn_baseline", _knn_baseline_factory, "explicit",
-                               rating=True),
+        "surprise_baselineonly": Engine(
+            "surprise_baselineonly",
+            b.SurpriseBaselineOnly,
+            "explicit",
+            rating=True,
+            topn_sample=True,
+        ),
+        "surprise_svd": Engine(
+            "surprise_svd",
+            lambda: b.SurpriseSVD(random_state=seed),
+            "explicit",
+            rating=True,
+            topn_sample=True,
+        ),
+        "surprise_knnbaseline": Engine(
+            "surprise_knnbaseline", b.SurpriseKNNBaseline, "explicit", rating=True, topn_sample=True
+        ),
+        "knn_baseline": Engine("knn_baseline", _knn_baseline_factory, "explicit", rating=True),
         "watchlist_nn": Engine("watchlist_nn", nn, "implicit"),
         # The deep (Mult-DAE) path alone, without the learned item-item path.
-        "watchlist_nn_pure": Engine("watchlist_nn_pure", lambda: nn(item_item=False),
-                                    "implicit"),
+        "watchlist_nn_pure": Engine("watchlist_nn_pure", lambda: nn(item_item=False), "implicit"),
     }
 
 
@@ -225,7 +252,8 @@ WATCHLIST_QUICK: dict = {"hidden": 64, "epochs": 30, "lr": 3e-3, "batch_size": 6
 TOPN_ONLY_ON_SAMPLE_NOTE = (
     "surprise_* top-N loops Surprise's predict over every candidate title, so it is "
     "measured on meta.topn_sample_users only; every engine also reports ndcg@10_sample "
-    "on that same sample for a like-for-like comparison")
+    "on that same sample for a like-for-like comparison"
+)
 
 
 def _peak_rss_mb() -> float:
@@ -233,8 +261,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _worker(task: str, name: str, data_dir: str, quick: bool, seed: int,
-            sample: np.ndarray, conn) -> None:
+def _worker(
+    task: str, name: str, data_dir: str, quick: bool, seed: int, sample: np.ndarray, conn
+) -> None:
     """Child process body: one engine, one protocol; sends a result dict back."""
     try:
         eng = engines(quick, seed)[name]
@@ -250,7 +279,8 @@ def _worker(task: str, name: str, data_dir: str, quick: bool, seed: int,
             if not eng.topn_sample:
                 recs, _ = recommend_topn(model, train, sample, 10, eng.kind)
                 res["ndcg@10_sample"] = topn_metrics(
-                    recs, [test[int(u)] for u in sample], train.n_items, (10,))["ndcg@10"]
+                    recs, [test[int(u)] for u in sample], train.n_items, (10,)
+                )["ndcg@10"]
             else:
                 res["ndcg@10_sample"] = res["ndcg@10"]
         res["peak_mb"] = _peak_rss_mb()
@@ -263,13 +293,13 @@ def _worker(task: str, name: str, data_dir: str, quick: bool, seed: int,
         conn.close()
 
 
-def run_in_subprocess(task: str, name: str, data_dir: str | Path, quick: bool, seed: int,
-                      sample: np.ndarray) -> tuple[str, dict | str]:
+def run_in_subprocess(
+    task: str, name: str, data_dir: str | Path, quick: bool, seed: int, sample: np.ndarray
+) -> tuple[str, dict | str]:
     """Run one engine/protocol in a fresh ``spawn`` process so its peak RSS is its own."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker,
-                       args=(task, name, str(data_dir), quick, seed, sample, child))
+    proc = ctx.Process(target=_worker, args=(task, name, str(data_dir), quick, seed, sample, child))
     proc.start()
     child.close()
     try:
@@ -280,9 +310,14 @@ def run_in_subprocess(task: str, name: str, data_dir: str | Path, quick: bool, s
     return status, payload
 
 
-def run_offline_eval(data_dir: str | Path, quick: bool = False, seed: int = 0,
-                     sample_size: int = 300, only: Sequence[str] | None = None,
-                     log: Callable[[str], None] = print) -> dict[str, dict]:
+def run_offline_eval(
+    data_dir: str | Path,
+    quick: bool = False,
+    seed: int = 0,
+    sample_size: int = 300,
+    only: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
     """The whole comparison: {engine: {metric: value}} plus a ``meta`` entry.
 
     ``quick`` uses ``data_dir/mini`` when present and small model settings.
@@ -296,8 +331,7 @@ def run_offline_eval(data_dir: str | Path, quick: bool = False, seed: int = 0,
     topn_train, topn_test = split_topn(ratings, seed=1)
     rng = np.random.default_rng(seed)
     test_users = np.array(sorted(topn_test), dtype=np.int64)
-    sample = np.sort(rng.choice(test_users, size=min(sample_size, len(test_users)),
-                                replace=False))
+    sample = np.sort(rng.choice(test_users, size=min(sample_size, len(test_users)), replace=False))
     names = list(engines(quick, seed)) if only is None else list(only)
 
     results: dict[str, dict] = {}
@@ -323,18 +357,30 @@ def run_offline_eval(data_dir: str | Path, quick: bool = False, seed: int = 0,
 
     results["meta"] = {
         "data_dir": str(data_dir),
-        "n_users": ratings.n_users, "n_items": ratings.n_items,
-        "n_rows": len(ratings.scores), "n_explicit_rows": int((ratings.scores > 0).sum()),
-        "rating_split": {"fn": "split_explicit", "seed": 0, "n_train": len(explicit_train.scores),
-                         "n_test": len(explicit_test.scores)},
-        "topn_split": {"fn": "split_topn", "seed": 1, "n_test_users": len(test_users),
-                       "n_held_out": int(sum(len(v) for v in topn_test.values())),
-                       "n_train_rows": len(topn_train.scores)},
-        "topn_sample_users": len(sample), "topn_sample_seed": seed,
+        "n_users": ratings.n_users,
+        "n_items": ratings.n_items,
+        "n_rows": len(ratings.scores),
+        "n_explicit_rows": int((ratings.scores > 0).sum()),
+        "rating_split": {
+            "fn": "split_explicit",
+            "seed": 0,
+            "n_train": len(explicit_train.scores),
+            "n_test": len(explicit_test.scores),
+        },
+        "topn_split": {
+            "fn": "split_topn",
+            "seed": 1,
+            "n_test_users": len(test_users),
+            "n_held_out": int(sum(len(v) for v in topn_test.values())),
+            "n_train_rows": len(topn_train.scores),
+        },
+        "topn_sample_users": len(sample),
+        "topn_sample_seed": seed,
         "topn_sample_note": TOPN_ONLY_ON_SAMPLE_NOTE,
-        "model_seed": seed, "quick": quick,
+        "model_seed": seed,
+        "quick": quick,
         "peak_mb_note": "ru_maxrss of a fresh spawn process that loads the data, fits and "
-                        "evaluates one engine (includes ~interpreter + data)",
+        "evaluates one engine (includes ~interpreter + data)",
         "skipped": skipped,
     }
     return results

@@ -114,8 +114,10 @@ class KNNBaseline:
         if x.nnz == 0:
             raise ValueError("user_items holds no rating")
         if x.data.min() < lo or x.data.max() > hi:
-            raise ValueError(f"scores must lie in rating_scale {self.rating_scale}; "
-                             "drop unscored (-1) rows before fitting")
+            raise ValueError(
+                f"scores must lie in rating_scale {self.rating_scale}; "
+                "drop unscored (-1) rows before fitting"
+            )
         self.n_users, self.n_items = x.shape
         self.user_items_ = x
         self._fit_baselines(x)
@@ -134,10 +136,12 @@ class KNNBaseline:
         bu = np.zeros(n_users)
         bi = np.zeros(n_items)
         for _ in range(self.n_epochs):
-            bi = np.bincount(x.indices, weights=x.data - mu - bu[user_of],
-                             minlength=n_items) / (self.reg_i + count_i)
-            bu = np.bincount(user_of, weights=x.data - mu - bi[x.indices],
-                             minlength=n_users) / (self.reg_u + count_u)
+            bi = np.bincount(x.indices, weights=x.data - mu - bu[user_of], minlength=n_items) / (
+                self.reg_i + count_i
+            )
+            bu = np.bincount(user_of, weights=x.data - mu - bi[x.indices], minlength=n_users) / (
+                self.reg_u + count_u
+            )
         self.bu_ = bu
         self.bi_ = bi
 
@@ -158,7 +162,7 @@ class KNNBaseline:
         e_csc = sp.csr_matrix((e, x.indices, x.indptr), shape=x.shape).tocsc()
         # Transposes of CSC are item-major CSR without copying.
         b_t, e_t = b_csc.T.tocsr(), e_csc.T.tocsr()
-        e2_t = sp.csr_matrix((e_t.data ** 2, e_t.indices, e_t.indptr), shape=e_t.shape)
+        e2_t = sp.csr_matrix((e_t.data**2, e_t.indices, e_t.indptr), shape=e_t.shape)
         min_common = max(2, self.min_support)
 
         bs = self.block_size or int(np.clip(2_000_000 // max(n_items, 1), 64, 1024))
@@ -171,11 +175,14 @@ class KNNBaseline:
             right_e = e_csc[:, start:stop].tocsr()
             # freq and sq_j share the left factor B: one complex pass yields both
             # (real: sum 1, imaginary: sum e_uj^2) for the index work of one.
-            right_c = sp.csr_matrix((right_b.data + 1j * right_e.data ** 2, right_e.indices,
-                                     right_e.indptr), shape=right_e.shape)
+            right_c = sp.csr_matrix(
+                (right_b.data + 1j * right_e.data**2, right_e.indices, right_e.indptr),
+                shape=right_e.shape,
+            )
             # Rows i < stop only: the lower triangle is the mirror of the upper one.
             freq_sq_j, prods, sq_i = _shared_pattern_products(
-                [(b_t[:stop], right_c), (e_t[:stop], right_e), (e2_t[:stop], right_b)])
+                [(b_t[:stop], right_c), (e_t[:stop], right_e), (e2_t[:stop], right_b)]
+            )
             f, sj = freq_sq_j.data.real, freq_sq_j.data.imag
             p, si = _aligned(prods, freq_sq_j), _aligned(sq_i, freq_sq_j)
             # Only positive similarities ever contribute: p > 0 filters most entries early.
@@ -196,8 +203,11 @@ class KNNBaseline:
         cols = np.concatenate(cols_parts)
         sims = np.concatenate(sims_parts)
         self.neighbours_ = _top_per_row(
-            np.concatenate([rows, cols]), np.concatenate([cols, rows]),
-            np.concatenate([sims, sims]), n_items, self.neighbours_stored,
+            np.concatenate([rows, cols]),
+            np.concatenate([cols, rows]),
+            np.concatenate([sims, sims]),
+            n_items,
+            self.neighbours_stored,
         )
 
     def _build_reverse_index(self) -> None:
@@ -242,7 +252,7 @@ class KNNBaseline:
         user_chunk = max(1, _PREDICT_BUDGET // max(self.n_items, 1))
         uniq = np.unique(users_sorted)
         for c in range(0, len(uniq), user_chunk):
-            chunk_users = uniq[c:c + user_chunk]
+            chunk_users = uniq[c : c + user_chunk]
             lo = np.searchsorted(users_sorted, chunk_users[0], side="left")
             hi = np.searchsorted(users_sorted, chunk_users[-1], side="right")
             dense = x[chunk_users].toarray()  # (chunk users, n_items) ratings, 0 = unrated
@@ -252,13 +262,13 @@ class KNNBaseline:
             # Sub-chunk pairs so (pairs x longest neighbour list) stays bounded.
             step = max(1, _PREDICT_BUDGET // max(int(lengths.max(initial=1)), 1))
             for s in range(0, len(pair_idx), step):
-                p = pair_idx[s:s + step]
-                est[p] += self._neighbour_term(
-                    dense, local_of[s:s + step], users[p], items[p])
+                p = pair_idx[s : s + step]
+                est[p] += self._neighbour_term(dense, local_of[s : s + step], users[p], items[p])
         return est
 
-    def _neighbour_term(self, dense: np.ndarray, local: np.ndarray, users: np.ndarray,
-                        items: np.ndarray) -> np.ndarray:
+    def _neighbour_term(
+        self, dense: np.ndarray, local: np.ndarray, users: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
         """sum sim * residual / sum sim over each pair's k best rated neighbours (or 0)."""
         nb = self.neighbours_
         start = nb.indptr[items]
@@ -288,14 +298,16 @@ class KNNBaseline:
 
     # ------------------------------------------------------------------ recommend
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10,
-                  users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items per row; see :meth:`recommend_detailed`."""
         top = self.recommend_detailed(user_items, n, users=users)
         return top.indices, top.scores
 
-    def recommend_detailed(self, user_items: sp.csr_matrix, n: int = 10,
-                           users: np.ndarray | None = None) -> TopN:
+    def recommend_detailed(
+        self, user_items: sp.csr_matrix, n: int = 10, users: np.ndarray | None = None
+    ) -> TopN:
         """Rank every item not in the row by its unclipped estimate, best first.
 
         ``user_items``: (n_rows, n_items) CSR, a user's current list: entries inside
@@ -319,18 +331,21 @@ class KNNBaseline:
         fallback = np.empty(n_rows, dtype=bool)
         step = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
         for s in range(0, n_rows, step):
-            batch = rows[s:s + step]
-            known = None if users is None else users[s:s + step]
+            batch = rows[s : s + step]
+            known = None if users is None else users[s : s + step]
             est, fb = self._score_rows(batch, known)
             # Unscored (-1) entries are seen too: pass the structure, not the values.
-            seen = sp.csr_matrix((np.ones(batch.nnz, dtype=np.float32), batch.indices,
-                                  batch.indptr), shape=batch.shape)
+            seen = sp.csr_matrix(
+                (np.ones(batch.nnz, dtype=np.float32), batch.indices, batch.indptr),
+                shape=batch.shape,
+            )
             idx, sc = top_n_excluding(est, seen, n)
-            indices[s:s + step], scores[s:s + step], fallback[s:s + step] = idx, sc, fb
+            indices[s : s + step], scores[s : s + step], fallback[s : s + step] = idx, sc, fb
         return TopN(indices=indices, scores=scores, fallback=fallback)
 
-    def _score_rows(self, rows: sp.csr_matrix, known_users: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def _score_rows(
+        self, rows: sp.csr_matrix, known_users: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Dense (n_rows, n_items) float64 unclipped estimates and the fallback flags."""
         lo, hi = self.rating_scale
         n_rows = rows.shape[0]
@@ -340,8 +355,9 @@ class KNNBaseline:
         score = rows.data[explicit]
         mu = self.global_mean_
         n_rated = np.bincount(row_of, minlength=n_rows)
-        bu = np.bincount(row_of, weights=score - mu - self.bi_[item],
-                         minlength=n_rows) / (self.reg_u + n_rated)
+        bu = np.bincount(row_of, weights=score - mu - self.bi_[item], minlength=n_rows) / (
+            self.reg_u + n_rated
+        )
         if known_users is not None:
             bu = np.where(known_users >= 0, self.bu_[np.maximum(known_users, 0)], bu)
         est = mu + bu[:, None] + self.bi_[None, :]
@@ -386,13 +402,28 @@ class KNNBaseline:
         np.savez(
             path,
             format_version=np.int64(_FORMAT_VERSION),
-            params=np.array([self.k, self.shrinkage, self.min_support, self.reg_i,
-                             self.reg_u, self.n_epochs,
-                             -1 if self.neighbours_stored is None else self.neighbours_stored,
-                             *self.rating_scale], dtype=np.float64),
-            global_mean=np.float64(self.global_mean_), bu=self.bu_, bi=self.bi_,
-            nb_indptr=nb.indptr, nb_indices=nb.indices, nb_data=nb.data,
-            ui_indptr=x.indptr, ui_indices=x.indices, ui_data=x.data,
+            params=np.array(
+                [
+                    self.k,
+                    self.shrinkage,
+                    self.min_support,
+                    self.reg_i,
+                    self.reg_u,
+                    self.n_epochs,
+                    -1 if self.neighbours_stored is None else self.neighbours_stored,
+                    *self.rating_scale,
+                ],
+                dtype=np.float64,
+            ),
+            global_mean=np.float64(self.global_mean_),
+            bu=self.bu_,
+            bi=self.bi_,
+            nb_indptr=nb.indptr,
+            nb_indices=nb.indices,
+            nb_data=nb.data,
+            ui_indptr=x.indptr,
+            ui_indices=x.indices,
+            ui_data=x.data,
             shape=np.array(x.shape, dtype=np.int64),
         )
 
@@ -403,24 +434,33 @@ class KNNBaseline:
             if int(f["format_version"]) != _FORMAT_VERSION:
                 raise ValueError(f"unsupported format version {int(f['format_version'])}")
             p = f["params"]
-            model = cls(k=int(p[0]), shrinkage=p[1], min_support=int(p[2]), reg_i=p[3],
-                        reg_u=p[4], n_epochs=int(p[5]),
-                        neighbours_stored=None if p[6] < 0 else int(p[6]),
-                        rating_scale=(p[7], p[8]))
+            model = cls(
+                k=int(p[0]),
+                shrinkage=p[1],
+                min_support=int(p[2]),
+                reg_i=p[3],
+                reg_u=p[4],
+                n_epochs=int(p[5]),
+                neighbours_stored=None if p[6] < 0 else int(p[6]),
+                rating_scale=(p[7], p[8]),
+            )
             n_users, n_items = (int(v) for v in f["shape"])
             model.n_users, model.n_items = n_users, n_items
             model.global_mean_ = float(f["global_mean"])
             model.bu_, model.bi_ = f["bu"], f["bi"]
             model.neighbours_ = sp.csr_matrix(
-                (f["nb_data"], f["nb_indices"], f["nb_indptr"]), shape=(n_items, n_items))
+                (f["nb_data"], f["nb_indices"], f["nb_indptr"]), shape=(n_items, n_items)
+            )
             model.user_items_ = sp.csr_matrix(
-                (f["ui_data"], f["ui_indices"], f["ui_indptr"]), shape=(n_users, n_items))
+                (f["ui_data"], f["ui_indices"], f["ui_indptr"]), shape=(n_users, n_items)
+            )
         model._build_reverse_index()
         return model
 
 
-def _shared_pattern_products(pairs: list[tuple[sp.csr_matrix, sp.csr_matrix]]
-                             ) -> list[sp.csr_matrix]:
+def _shared_pattern_products(
+    pairs: list[tuple[sp.csr_matrix, sp.csr_matrix]],
+) -> list[sp.csr_matrix]:
     """``left @ right`` for pairs whose lefts share one sparsity pattern, as do the rights.
 
     scipy's ``@`` runs a symbolic pass (counting the output entries) before every numeric
@@ -461,8 +501,7 @@ def _aligned(product: sp.csr_matrix, like: sp.csr_matrix) -> np.ndarray:
         return product.data
     n_cols = like.shape[1]
     like_rows = np.repeat(np.arange(like.shape[0], dtype=np.int64), np.diff(like.indptr))
-    prod_rows = np.repeat(np.arange(product.shape[0], dtype=np.int64),
-                          np.diff(product.indptr))
+    prod_rows = np.repeat(np.arange(product.shape[0], dtype=np.int64), np.diff(product.indptr))
     like_key = like_rows * n_cols + like.indices
     prod_key = prod_rows * n_cols + product.indices
     order = np.argsort(like_key)
@@ -472,8 +511,9 @@ def _aligned(product: sp.csr_matrix, like: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def _top_per_row(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int,
-                 keep: int | None) -> sp.csr_matrix:
+def _top_per_row(
+    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int, keep: int | None
+) -> sp.csr_matrix:
     """(n_items, n_items) CSR of the ``keep`` largest ``sims`` per row, sorted descending.
 
     Ties break on the smaller column. One sort of packed int64 keys (row, inverted
@@ -484,7 +524,7 @@ def _top_per_row(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: 
         rows, cols, sims = _prefilter_top(rows, cols, sims, n_items, keep)
     if n_items <= 1 << 16:
         # Positive float32 bit patterns order like the floats; invert for descending.
-        inv = (np.int64(0x7FFFFFFF) - sims.view(np.int32).astype(np.int64))
+        inv = np.int64(0x7FFFFFFF) - sims.view(np.int32).astype(np.int64)
         key = (rows.astype(np.int64) << 47) | (inv << 16) | cols.astype(np.int64)
         key.sort()
         rows = (key >> 47).astype(np.int32)
@@ -506,8 +546,9 @@ def _top_per_row(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: 
     return sp.csr_matrix((sims, cols, indptr), shape=(n_items, n_items))
 
 
-def _prefilter_top(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int,
-                   keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prefilter_top(
+    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int, keep: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop entries that cannot be among their row's ``keep`` best, before the sort.
 
     Buckets each positive float32 by its exponent and 3 mantissa bits (12.5 % wide,
@@ -518,8 +559,9 @@ def _prefilter_top(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items
     n_buckets = 256
     top = np.int32(0x3F8)  # bits >> 20 of 1.0f; similarities are < 1
     bucket = top - np.clip(sims.view(np.int32) >> 20, top - (n_buckets - 1), top)
-    counts = np.bincount(rows.astype(np.int64) * n_buckets + bucket,
-                         minlength=n_items * n_buckets).reshape(n_items, n_buckets)
+    counts = np.bincount(
+        rows.astype(np.int64) * n_buckets + bucket, minlength=n_items * n_buckets
+    ).reshape(n_items, n_buckets)
     reached = np.cumsum(counts, axis=1) >= keep
     last = np.where(reached.any(axis=1), reached.argmax(axis=1), n_buckets - 1)
     mask = bucket <= last[rows]

@@ -56,7 +56,6 @@ def _nn_loader(path: Path):
 
 
 ENGINES: dict[str, EngineSpec] = {
-    "knn_baseline": EngineSpec("knn_baseline", "explicit", _knn_factory, _knn_saver,
-                               _knn_loader),
+    "knn_baseline": EngineSpec("knn_baseline", "explicit", _knn_factory, _knn_saver, _knn_loader),
     "watchlist_nn": EngineSpec("watchlist_nn", "binary", _nn_factory, _nn_saver, _nn_loader),
 }

@@ -63,8 +63,10 @@ def _csr_tensor(m: sp.csr_matrix) -> torch.Tensor:
         return torch.sparse_csr_tensor(
             torch.from_numpy(m.indptr.astype(np.int64)),
             torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(np.ascontiguousarray(m.data, dtype=np.float32)), m.shape,
-            check_invariants=False)
+            torch.from_numpy(np.ascontiguousarray(m.data, dtype=np.float32)),
+            m.shape,
+            check_invariants=False,
+        )
 
 
 class _SparseRowsTimesW(torch.autograd.Function):
@@ -119,7 +121,8 @@ class _WatchlistNet(nn.Module):
         scores = self.bias.expand(x.shape[0], -1)
         if self.has_item_item:
             scores = scores + _SparseRowsTimesW.apply(
-                _csr_tensor(x), _csr_tensor(x.T.tocsr()), self.item_item)
+                _csr_tensor(x), _csr_tensor(x.T.tocsr()), self.item_item
+            )
         if self.hidden > 0:
             items = torch.from_numpy(x.indices.astype(np.int64))
             offsets = torch.from_numpy(x.indptr[:-1].astype(np.int64))
@@ -175,8 +178,20 @@ class WatchlistNN:
         self.net: _WatchlistNet | None = None
         self.loss_history: list[float] = []
 
-    _CONFIG = ("hidden", "dropout", "epochs", "batch_size", "lr", "lr_final", "weight_decay",
-               "item_item", "loss", "min_item_count", "random_state", "n_threads")
+    _CONFIG = (
+        "hidden",
+        "dropout",
+        "epochs",
+        "batch_size",
+        "lr",
+        "lr_final",
+        "weight_decay",
+        "item_item",
+        "loss",
+        "min_item_count",
+        "random_state",
+        "n_threads",
+    )
 
     def _config(self) -> dict:
         return {k: getattr(self, k) for k in self._CONFIG}
@@ -221,21 +236,25 @@ class WatchlistNN:
 
     def _train(self, x: sp.csr_matrix, rng: np.random.Generator) -> None:
         assert self.net is not None
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.lr,
-                               weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         users = np.flatnonzero(np.diff(x.indptr) > 0)
         steps = max(1, self.epochs * math.ceil(len(users) / self.batch_size))
         # Cosine decay from lr to lr * lr_final: the noisy dropout gradients need the
         # small final steps to settle the wide path.
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: self.lr_final + (
-            1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * min(t, steps) / steps)))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            lambda t: (
+                self.lr_final
+                + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * min(t, steps) / steps))
+            ),
+        )
         self.loss_history = []
         self.net.train()
         for epoch in range(self.epochs):
             perm = rng.permutation(users)
             total = 0.0
             for start in range(0, len(perm), self.batch_size):
-                rows = perm[start:start + self.batch_size]
+                rows = perm[start : start + self.batch_size]
                 total += self._step(x[rows], opt, rng) * len(rows)
                 sched.step()
             self.loss_history.append(total / max(len(users), 1))
@@ -243,8 +262,9 @@ class WatchlistNN:
                 print(f"epoch {epoch + 1}/{self.epochs} loss {self.loss_history[-1]:.3f}")
         self.net.eval()
 
-    def _step(self, x: sp.csr_matrix, opt: torch.optim.Optimizer,
-              rng: np.random.Generator) -> float:
+    def _step(
+        self, x: sp.csr_matrix, opt: torch.optim.Optimizer, rng: np.random.Generator
+    ) -> float:
         assert self.net is not None
         norm = self._norm(x)
         # Dropout on the multi-hot with rescaling, as in Mult-DAE / DLAE: a dropped title
@@ -286,17 +306,16 @@ class WatchlistNN:
         try:
             with torch.inference_mode():
                 for start in range(0, x.shape[0], batch_size):
-                    rows = x[start:start + batch_size]
+                    rows = x[start : start + batch_size]
                     scores = self.net(rows, self._norm(rows))
                     if self.loss == "multinomial":
                         scores = torch.log_softmax(scores, dim=1)
-                    out[start:start + rows.shape[0], self.modelled] = scores.numpy()
+                    out[start : start + rows.shape[0], self.modelled] = scores.numpy()
         finally:
             torch.set_num_threads(prev_threads)
         return out
 
-    def recommend(self, user_items: sp.csr_matrix, n: int = 10
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, user_items: sp.csr_matrix, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` (indices int64, scores float32), each (n_rows, n), seen titles excluded.
 
         A row with no modelled title (brand-new user) gets the network's prior: the
@@ -316,8 +335,12 @@ class WatchlistNN:
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         tensors["modelled"] = torch.from_numpy(self.modelled)
         torch.save(tensors, directory / "weights.pt")
-        meta = {"config": self._config(), "n_items": self.n_items,
-                "loss_history": self.loss_history, "torch_version": torch.__version__}
+        meta = {
+            "config": self._config(),
+            "n_items": self.n_items,
+            "loss_history": self.loss_history,
+            "torch_version": torch.__version__,
+        }
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -333,6 +356,6 @@ class WatchlistNN:
         model.modelled = tensors.pop("modelled").numpy().astype(np.int64)
         model.net = _WatchlistNet(len(model.modelled), model.hidden, model.item_item)
         # strict: an artefact of the old closed-form hybrid does not load silently.
-        model.net.load_state_dict({k[len("net."):]: v for k, v in tensors.items()})
+        model.net.load_state_dict({k[len("net.") :]: v for k, v in tensors.items()})
         model.net.eval()
         return model

@@ -10,9 +10,15 @@ def test_signup_creates_account_and_logs_in(client, django_user_model):
     page = client.get("/accounts/signup/")
     assert page.status_code == 200
     assert b"Animender" in page.content  # rendered inside the site layout
-    response = client.post("/accounts/signup/", {
-        "email": "dana@example.com", "username": "dana",
-        "password1": "a-long-passphrase-42", "password2": "a-long-passphrase-42"})
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "email": "dana@example.com",
+            "username": "dana",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
     assert response.status_code == 302
     user = django_user_model.objects.get(username="dana")
     assert client.get("/").context["user"] == user
@@ -24,8 +30,10 @@ def test_login_form_requires_csrf_token(alice):
     assert response.status_code == 403
     page = strict.get("/accounts/login/")
     token = page.cookies["csrftoken"].value
-    ok = strict.post("/accounts/login/", {"login": "alice", "password": "pw-alice-123",
-                                          "csrfmiddlewaretoken": token})
+    ok = strict.post(
+        "/accounts/login/",
+        {"login": "alice", "password": "pw-alice-123", "csrfmiddlewaretoken": token},
+    )
     assert ok.status_code == 302
 
 

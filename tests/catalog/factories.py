@@ -48,8 +48,11 @@ class AnimeFactory(factory.django.DjangoModelFactory):
     picture_medium = ""
     picture_large = ""
     # Mirrors AnimeRecord.search_text: the importer and sync write it the same way.
-    search_text = factory.LazyAttribute(lambda o: "\n".join(
-        n for n in [o.title, o.title_english, o.title_japanese, *o.synonyms] if n).lower())
+    search_text = factory.LazyAttribute(
+        lambda o: "\n".join(
+            n for n in [o.title, o.title_english, o.title_japanese, *o.synonyms] if n
+        ).lower()
+    )
 
     @factory.post_generation
     def genres(self, create: bool, names: list[str] | None, **kwargs) -> None:

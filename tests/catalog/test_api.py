@@ -14,16 +14,49 @@ LIST = "/api/anime/"
 
 @pytest.fixture
 def titles():
-    AnimeFactory(mal_id=16498, title="Shingeki no Kyojin", title_english="Attack on Titan",
-                 title_japanese="進撃の巨人", synonyms=["AoT"], genres=["Action", "Drama"],
-                 studios=["Wit Studio"], mean=8.5, popularity=2, start_year=2013,
-                 start_season="spring", rank=100, num_list_users=3_000_000)
-    AnimeFactory(mal_id=1, title="Cowboy Bebop", genres=["Action", "Sci-Fi"], studios=["Sunrise"],
-                 mean=8.8, popularity=40, start_year=1998, media_type="tv")
-    AnimeFactory(mal_id=5, title="Tengoku no Tobira", media_type="movie", mean=None,
-                 genres=["Action"], start_season="", start_year=2001)
-    AnimeFactory(mal_id=50, title="Zeta Airing", status="currently_airing", mean=6.1,
-                 start_season="fall", start_year=2013, genres=["Drama"])
+    AnimeFactory(
+        mal_id=16498,
+        title="Shingeki no Kyojin",
+        title_english="Attack on Titan",
+        title_japanese="進撃の巨人",
+        synonyms=["AoT"],
+        genres=["Action", "Drama"],
+        studios=["Wit Studio"],
+        mean=8.5,
+        popularity=2,
+        start_year=2013,
+        start_season="spring",
+        rank=100,
+        num_list_users=3_000_000,
+    )
+    AnimeFactory(
+        mal_id=1,
+        title="Cowboy Bebop",
+        genres=["Action", "Sci-Fi"],
+        studios=["Sunrise"],
+        mean=8.8,
+        popularity=40,
+        start_year=1998,
+        media_type="tv",
+    )
+    AnimeFactory(
+        mal_id=5,
+        title="Tengoku no Tobira",
+        media_type="movie",
+        mean=None,
+        genres=["Action"],
+        start_season="",
+        start_year=2001,
+    )
+    AnimeFactory(
+        mal_id=50,
+        title="Zeta Airing",
+        status="currently_airing",
+        mean=6.1,
+        start_season="fall",
+        start_year=2013,
+        genres=["Drama"],
+    )
     AnimeFactory(mal_id=666, title="Adult Title", is_adult=True, genres=["Hentai"], mean=9.9)
 
 
@@ -37,29 +70,37 @@ def test_list_searches_english_japanese_synonym_and_romaji(client, titles, q):
     assert ids(client.get(LIST, {"q": q})) == [16498]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ({"genre": ["Action", "Drama"]}, [16498]),
-    ({"genre": "sci-fi"}, [1]),
-    ({"type": "movie"}, [5]),
-    ({"season": "fall"}, [50]),
-    ({"year": "2013"}, [16498, 50]),
-    ({"status": "currently_airing"}, [50]),
-    ({"min_score": "8.6"}, [1]),
-    ({"studio": "Wit Studio"}, [16498]),
-    # Blank form fields mean "not set".
-    ({"type": "", "year": "", "q": "", "page": "", "page_size": "", "sort": ""},
-     [1, 16498, 50, 5]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"genre": ["Action", "Drama"]}, [16498]),
+        ({"genre": "sci-fi"}, [1]),
+        ({"type": "movie"}, [5]),
+        ({"season": "fall"}, [50]),
+        ({"year": "2013"}, [16498, 50]),
+        ({"status": "currently_airing"}, [50]),
+        ({"min_score": "8.6"}, [1]),
+        ({"studio": "Wit Studio"}, [16498]),
+        # Blank form fields mean "not set".
+        (
+            {"type": "", "year": "", "q": "", "page": "", "page_size": "", "sort": ""},
+            [1, 16498, 50, 5],
+        ),
+    ],
+)
 def test_list_filters(client, titles, query, expected):
     assert ids(client.get(LIST, query)) == expected
 
 
-@pytest.mark.parametrize("sort, expected", [
-    ("score", [1, 16498, 50, 5]),
-    ("popularity", [16498, 1, 5, 50]),
-    ("newest", [50, 16498, 5, 1]),
-    ("title", [1, 16498, 5, 50]),
-])
+@pytest.mark.parametrize(
+    "sort, expected",
+    [
+        ("score", [1, 16498, 50, 5]),
+        ("popularity", [16498, 1, 5, 50]),
+        ("newest", [50, 16498, 5, 1]),
+        ("title", [1, 16498, 5, 50]),
+    ],
+)
 def test_list_sorts(client, titles, sort, expected):
     assert ids(client.get(LIST, {"sort": sort})) == expected
 
@@ -99,25 +140,28 @@ def test_adult_titles_shown_when_enabled(client, titles, settings):
     assert "Hentai" in [g["name"] for g in client.get("/api/genres/").json()]
 
 
-@pytest.mark.parametrize("query, param", [
-    ({"min_score": "abc"}, "min_score"),
-    ({"min_score": "11"}, "min_score"),
-    ({"min_score": "-1"}, "min_score"),
-    ({"min_score": "nan"}, "min_score"),
-    ({"year": "1800"}, "year"),
-    ({"year": "20x0"}, "year"),
-    ({"page": "0"}, "page"),
-    ({"page": "two"}, "page"),
-    ({"page_size": "1000"}, "page_size"),
-    ({"page_size": "0"}, "page_size"),
-    ({"sort": "bogus"}, "sort"),
-    ({"type": "bogus"}, "type"),
-    ({"season": "monsoon"}, "season"),
-    ({"status": "cancelled"}, "status"),
-    ({"genre": "Nope"}, "genre"),
-    ({"studio": "Nope Studio"}, "studio"),
-    ({"genre": [f"g{i}" for i in range(11)]}, "genre"),
-])
+@pytest.mark.parametrize(
+    "query, param",
+    [
+        ({"min_score": "abc"}, "min_score"),
+        ({"min_score": "11"}, "min_score"),
+        ({"min_score": "-1"}, "min_score"),
+        ({"min_score": "nan"}, "min_score"),
+        ({"year": "1800"}, "year"),
+        ({"year": "20x0"}, "year"),
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"page_size": "1000"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"sort": "bogus"}, "sort"),
+        ({"type": "bogus"}, "type"),
+        ({"season": "monsoon"}, "season"),
+        ({"status": "cancelled"}, "status"),
+        ({"genre": "Nope"}, "genre"),
+        ({"studio": "Nope Studio"}, "studio"),
+        ({"genre": [f"g{i}" for i in range(11)]}, "genre"),
+    ],
+)
 def test_bad_parameters_are_400_naming_the_parameter(client, titles, query, param):
     response = client.get(LIST, query)
     assert response.status_code == 400
@@ -145,9 +189,23 @@ def test_detail_has_every_field(client, titles):
     assert body["studios"][0]["name"] == "Wit Studio" and isinstance(body["studios"][0]["id"], int)
     assert {g["name"] for g in body["genres"]} == {"Action", "Drama"}
     assert body["rank"] == 100 and body["num_list_users"] == 3_000_000
-    for field in ["synopsis", "start_date", "end_date", "source", "rating", "rating_display",
-                  "num_scoring_users", "num_favorites", "average_episode_duration", "nsfw",
-                  "picture_large", "mal_updated_at", "popularity", "start_season", "start_year"]:
+    for field in [
+        "synopsis",
+        "start_date",
+        "end_date",
+        "source",
+        "rating",
+        "rating_display",
+        "num_scoring_users",
+        "num_favorites",
+        "average_episode_duration",
+        "nsfw",
+        "picture_large",
+        "mal_updated_at",
+        "popularity",
+        "start_season",
+        "start_year",
+    ]:
         assert field in body
 
 
@@ -160,7 +218,10 @@ def test_detail_unknown_id_is_404_json(client, titles):
 def test_genres_with_counts(client, titles):
     body = client.get("/api/genres/").json()
     assert [(g["name"], g["anime_count"]) for g in body] == [
-        ("Action", 3), ("Drama", 2), ("Sci-Fi", 1)]
+        ("Action", 3),
+        ("Drama", 2),
+        ("Sci-Fi", 1),
+    ]
 
 
 def test_api_is_read_only(client, titles):
@@ -176,16 +237,28 @@ def test_mini_catalog_search_and_query_budget(client, mini_data, django_assert_m
     assert len(body["results"]) == 100
     with django_assert_max_num_queries(3):
         assert client.get("/api/anime/1/").json()["studios"][0]["name"] == "Sunrise"
-    assert "Cowboy Bebop" in [r["title"] for r in client.get(LIST, {"q": "bebop"}).json()[
-        "results"]]
+    assert "Cowboy Bebop" in [
+        r["title"] for r in client.get(LIST, {"q": "bebop"}).json()["results"]
+    ]
 
 
 def test_schema_documents_every_parameter(client):
     schema = client.get("/api/schema/", {"format": "json"}).json()
     list_op = schema["paths"]["/api/anime/"]["get"]
     params = {p["name"]: p for p in list_op["parameters"]}
-    assert set(params) >= {"q", "genre", "studio", "type", "season", "year", "status",
-                           "min_score", "sort", "page", "page_size"}
+    assert set(params) >= {
+        "q",
+        "genre",
+        "studio",
+        "type",
+        "season",
+        "year",
+        "status",
+        "min_score",
+        "sort",
+        "page",
+        "page_size",
+    }
     assert all(p["in"] == "query" for p in params.values())
     assert params["genre"]["schema"]["type"] == "array"
     assert params["min_score"]["schema"]["maximum"] == 10

@@ -24,9 +24,17 @@ MINI_TITLES = 1506  # 1,500 CSV rows + 6 fixture titles
 def _limits_respected(fake) -> None:
     for req in fake.requests:
         path = req.path.split("?")[0]
-        kind = ("animelist" if path.endswith("/animelist") else "search"
-                if path == "/v2/anime" else "season" if "/season/" in path
-                else "ranking" if path.endswith("/ranking") else None)
+        kind = (
+            "animelist"
+            if path.endswith("/animelist")
+            else "search"
+            if path == "/v2/anime"
+            else "season"
+            if "/season/" in path
+            else "ranking"
+            if path.endswith("/ranking")
+            else None
+        )
         if kind:
             assert int(req.params["limit"]) == MAX_LIMITS[kind], req.path
 
@@ -39,8 +47,9 @@ def test_ranking_walk_pages_by_offset_with_max_limit_and_nsfw(mal_client, fake_m
     assert len(ids) == len(set(ids)) == MINI_TITLES
     assert {900004, 900005} <= set(ids)  # gray and black titles need nsfw=true
     assert [p.items[0]["ranking"]["rank"] for p in pages] == [1, 501, 1001, 1501]
-    assert all(r.params["nsfw"] == "true" and r.client_id == VALID_CLIENT_ID
-               for r in fake_mal.requests)
+    assert all(
+        r.params["nsfw"] == "true" and r.client_id == VALID_CLIENT_ID for r in fake_mal.requests
+    )
     assert all(r.status == 200 for r in fake_mal.requests)
     _limits_respected(fake_mal)
 
@@ -64,8 +73,11 @@ def test_next_link_to_an_empty_page_ends_the_walk(mal_client, fake_mal):
 def test_without_nsfw_flag_the_fake_hides_gray_and_black(mal_client, fake_mal):
     import requests
 
-    response = requests.get(f"{fake_mal.base_url}/anime/season/2025/fall",
-                            headers={"X-MAL-CLIENT-ID": VALID_CLIENT_ID}, timeout=5)
+    response = requests.get(
+        f"{fake_mal.base_url}/anime/season/2025/fall",
+        headers={"X-MAL-CLIENT-ID": VALID_CLIENT_ID},
+        timeout=5,
+    )
     assert [d["node"]["id"] for d in response.json()["data"]] == [900003, 900002]
     ids = {r.mal_id for p in mal_client.season_pages(2025, "fall") for r in p.records}
     assert ids == {900002, 900003, 900004}
@@ -80,7 +92,12 @@ def test_details_map_every_field_with_unicode(mal_client):
     assert v["synonyms"] == ["K&H", "Wind 'n' Stars"]
     assert v["synopsis"].startswith('A "quiet" trip: wind & stars <3 — 風の旅人。🌸')
     assert (v["media_type"], v["status"], v["source"], v["rating"], v["nsfw"]) == (
-        "tv", "currently_airing", "original", "pg_13", "white")
+        "tv",
+        "currently_airing",
+        "original",
+        "pg_13",
+        "white",
+    )
     assert (v["num_episodes"], v["average_episode_duration"]) == (12, 1420)
     assert (v["start_date"], v["end_date"]) == ("2025-10", "")
     assert (v["start_season"], v["start_year"]) == ("fall", 2025)
@@ -89,8 +106,7 @@ def test_details_map_every_field_with_unicode(mal_client):
     assert v["picture_medium"].endswith("/900002.jpg")
     assert v["picture_large"].endswith("/900002l.jpg")
     assert v["mal_updated_at"] == datetime(2025, 10, 10, 8, 30, tzinfo=UTC)
-    assert [(g.name, g.mal_id) for g in record.genres] == [("Adventure", 2),
-                                                           ("Slice of Life", 36)]
+    assert [(g.name, g.mal_id) for g in record.genres] == [("Adventure", 2), ("Slice of Life", 36)]
     assert [(s.name, s.mal_id) for s in record.studios] == [("Studio Kaze", 7001)]
 
 
@@ -107,8 +123,7 @@ def test_missing_data_becomes_empty_or_null(mal_client):
 
 
 def test_unrequested_fields_are_not_in_the_record(mal_client):
-    page = next(mal_client.pages("anime/ranking", {"ranking_type": "all"},
-                                 fields="id,title,mean"))
+    page = next(mal_client.pages("anime/ranking", {"ranking_type": "all"}, fields="id,title,mean"))
     record = page.records[0]
     assert set(record.values) == {"title", "mean"}
     assert record.genres is None and record.studios is None
@@ -147,15 +162,18 @@ def test_unknown_anime_is_not_found_and_not_retried(mal_client, fake_mal):
     assert len(fake_mal.requests) == 1
 
 
-@pytest.mark.parametrize("fault", [
-    {"kind": "429", "retry_after": "0"},
-    {"kind": "429"},
-    {"kind": "500"},
-    {"kind": "502"},
-    {"kind": "503"},
-    {"kind": "504", "delay": 0.2},
-    {"kind": "reset"},
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "429", "retry_after": "0"},
+        {"kind": "429"},
+        {"kind": "500"},
+        {"kind": "502"},
+        {"kind": "503"},
+        {"kind": "504", "delay": 0.2},
+        {"kind": "reset"},
+    ],
+)
 def test_transient_failures_are_retried(mal_client, fake_mal, sleeps, fault):
     fake_mal.fail(**fault, path="offset=500", times=2)
     ids = [r.mal_id for p in mal_client.ranking_pages() for r in p.records]
@@ -180,8 +198,9 @@ def test_retry_after_is_honoured(mal_settings, fake_mal, sleeps):
 
 
 def test_backoff_is_exponential_with_full_jitter(mal_settings, fake_mal, sleeps):
-    client = MalClient.from_settings(sleep=sleeps, backoff_base=2.0, backoff_max=10.0,
-                                     max_retries=5, rng=random.Random(1))
+    client = MalClient.from_settings(
+        sleep=sleeps, backoff_base=2.0, backoff_max=10.0, max_retries=5, rng=random.Random(1)
+    )
     fake_mal.fail("500", times=5)
     client.anime_details(1)
     caps = [2.0, 4.0, 8.0, 10.0, 10.0]
@@ -227,7 +246,12 @@ def test_user_animelist_pages_past_1000_entries(mal_client, fake_mal):
     assert [r.params["offset"] for r in fake_mal.requests] == ["0", "1000"]
     _limits_respected(fake_mal)
     assert {e.list_status.status for e in entries} == {
-        "watching", "completed", "on_hold", "dropped", "plan_to_watch"}
+        "watching",
+        "completed",
+        "on_hold",
+        "dropped",
+        "plan_to_watch",
+    }
 
 
 def test_user_animelist_maps_list_status(mal_client):
@@ -235,8 +259,11 @@ def test_user_animelist_maps_list_status(mal_client):
     assert set(entries) == {900001, 900002, 900003, 900004, 900006}  # gray one included
     done = entries[900003].list_status
     assert (done.status, done.score, done.num_episodes_watched) == ("completed", None, 24)
-    assert (done.start_date, done.finish_date, done.tags) == ("2025-07-04", "2025-09-30",
-                                                              ["summer", "tearjerker"])
+    assert (done.start_date, done.finish_date, done.tags) == (
+        "2025-07-04",
+        "2025-09-30",
+        ["summer", "tearjerker"],
+    )
     assert entries[900002].list_status.score == 9
     assert entries[900002].anime.values["title_japanese"] == "風と星の旅 🌸"
     mal_client.begin_run()  # on a fresh run a private list's 403 is not throttling

@@ -79,7 +79,10 @@ def test_failed_sync_keeps_committed_pages_and_resumes_from_checkpoint(mal_setti
     assert failed.state == "failed" and "MalServerError" in failed.error
     assert "gave up after 4 attempts" in failed.error
     assert (failed.endpoint, failed.params, failed.next_offset) == (
-        "anime/ranking", {"ranking_type": "all"}, 1000)
+        "anime/ranking",
+        {"ranking_type": "all"},
+        1000,
+    )
     assert (failed.pages, failed.titles_created, failed.requests) == (2, 1000, 6)
     assert Anime.objects.count() == 1000
 
@@ -117,8 +120,9 @@ def test_no_resume_starts_over(mal_settings, fake_mal):
 
 
 def test_a_dead_workers_running_row_is_failed_and_resumed(mal_settings, fake_mal):
-    stale = SyncRun.objects.create(mode="full", endpoint="anime/ranking",
-                                   params={"ranking_type": "all"}, next_offset=1500)
+    stale = SyncRun.objects.create(
+        mode="full", endpoint="anime/ranking", params={"ranking_type": "all"}, next_offset=1500
+    )
     SyncRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=3))
     run = catalog_sync(mode="full")
     assert run.resumed_from_id == stale.pk
@@ -129,13 +133,20 @@ def test_a_dead_workers_running_row_is_failed_and_resumed(mal_settings, fake_mal
 def test_seasonal_sync_walks_current_previous_and_next_season(mal_settings, fake_mal):
     run = catalog_sync(mode="seasonal", today=date(2025, 11, 5))
     paths = [r.path.split("?")[0] for r in fake_mal.requests]
-    assert paths == ["/v2/anime/season/2025/fall", "/v2/anime/season/2025/summer",
-                     "/v2/anime/season/2026/winter"]
-    assert all(r.params["limit"] == "500" and r.params["nsfw"] == "true"
-               for r in fake_mal.requests)
+    assert paths == [
+        "/v2/anime/season/2025/fall",
+        "/v2/anime/season/2025/summer",
+        "/v2/anime/season/2026/winter",
+    ]
+    assert all(r.params["limit"] == "500" and r.params["nsfw"] == "true" for r in fake_mal.requests)
     # 900003 is listed in fall (carry-over) and summer: written once.
     assert set(Anime.objects.values_list("mal_id", flat=True)) == {
-        900002, 900003, 900004, 900005, 900006}
+        900002,
+        900003,
+        900004,
+        900005,
+        900006,
+    }
     assert (run.pages, run.titles_created, run.state) == (3, 5, "done")
 
 
@@ -152,7 +163,10 @@ def test_seasonal_sync_resumes_at_the_pending_season(mal_settings, fake_mal):
 
 def test_sync_plan_rolls_over_the_year():
     assert [p["endpoint"] for p in sync_plan(mode="seasonal", today=date(2026, 2, 1))] == [
-        "anime/season/2026/winter", "anime/season/2025/fall", "anime/season/2026/spring"]
+        "anime/season/2026/winter",
+        "anime/season/2025/fall",
+        "anime/season/2026/spring",
+    ]
     with pytest.raises(ValueError, match="unknown sync mode"):
         sync_plan(mode="weekly", today=date(2026, 2, 1))
 

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.django_db
 def test_sync_catalog_prints_a_summary(mal_settings, fake_mal, capsys):
     call_command("sync_catalog", "--no-progress")
     out = capsys.readouterr().out
-    assert re.search(r"Sync #\d+ full done: 4 pages, 4 requests, 1506 created, 0 updated "
-                     r"in \d+\.\ds\.", out), out
+    assert re.search(
+        r"Sync #\d+ full done: 4 pages, 4 requests, 1506 created, 0 updated "
+        r"in \d+\.\ds\.",
+        out,
+    ), out
     assert Anime.objects.count() == 1506
 
 
@@ -27,11 +30,13 @@ def test_progress_bar_goes_to_stderr(mal_settings, fake_mal, capsys):
     assert "seasonal done" in captured.out
 
 
-def test_failed_sync_names_the_resume_point_and_the_rerun_resumes(mal_settings, fake_mal,
-                                                                   capsys):
+def test_failed_sync_names_the_resume_point_and_the_rerun_resumes(mal_settings, fake_mal, capsys):
     fake_mal.fail("500", path="offset=500", times=None)
-    with pytest.raises(CommandError, match=r"failed: .*HTTP 500.*resume at anime/ranking "
-                                           r"offset 500"):
+    with pytest.raises(
+        CommandError,
+        match=r"failed: .*HTTP 500.*resume at anime/ranking "
+        r"offset 500",
+    ):
         call_command("sync_catalog", "--no-progress")
     fake_mal.clear()
     call_command("sync_catalog", "--no-progress")

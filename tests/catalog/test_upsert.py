@@ -24,8 +24,9 @@ def test_renamed_genre_follows_its_mal_id():
 
 def test_id_moves_to_an_existing_row_of_the_new_name():
     # The CSV import creates names without ids; the sync then reports a rename.
-    anime_upsert_many(records=[record(1, [NamedRef("Slice Of Life", 36)]),
-                               record(2, [NamedRef("Slice of Life")])])
+    anime_upsert_many(
+        records=[record(1, [NamedRef("Slice Of Life", 36)]), record(2, [NamedRef("Slice of Life")])]
+    )
     anime_upsert_many(records=[record(3, [NamedRef("Slice of Life", 36)])])
     assert Genre.objects.get(mal_id=36).name == "Slice of Life"
     assert Genre.objects.filter(name="Slice of Life").count() == 1

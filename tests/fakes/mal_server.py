@@ -32,38 +32,120 @@ FIXTURES = Path(__file__).resolve().parent.parent / "catalog" / "fixtures"
 VALID_CLIENT_ID = "fake-client-id-0123456789abcdef"
 MAX_LIMITS = {"search": 100, "ranking": 500, "season": 500, "animelist": 1000}
 DEFAULT_FIELDS = ("id", "title", "main_picture")
-LIST_FIELDS = frozenset({
-    "id", "title", "main_picture", "alternative_titles", "start_date", "end_date", "synopsis",
-    "mean", "rank", "popularity", "num_list_users", "num_scoring_users", "nsfw", "genres",
-    "created_at", "updated_at", "media_type", "status", "num_episodes", "start_season",
-    "broadcast", "source", "average_episode_duration", "rating", "studios",
-})
-DETAIL_ONLY_FIELDS = frozenset({"pictures", "background", "related_anime", "related_manga",
-                                "recommendations", "statistics"})
-RANKING_TYPES = ("all", "airing", "upcoming", "tv", "ova", "movie", "special", "bypopularity",
-                 "favorite")
+LIST_FIELDS = frozenset(
+    {
+        "id",
+        "title",
+        "main_picture",
+        "alternative_titles",
+        "start_date",
+        "end_date",
+        "synopsis",
+        "mean",
+        "rank",
+        "popularity",
+        "num_list_users",
+        "num_scoring_users",
+        "nsfw",
+        "genres",
+        "created_at",
+        "updated_at",
+        "media_type",
+        "status",
+        "num_episodes",
+        "start_season",
+        "broadcast",
+        "source",
+        "average_episode_duration",
+        "rating",
+        "studios",
+    }
+)
+DETAIL_ONLY_FIELDS = frozenset(
+    {"pictures", "background", "related_anime", "related_manga", "recommendations", "statistics"}
+)
+RANKING_TYPES = (
+    "all",
+    "airing",
+    "upcoming",
+    "tv",
+    "ova",
+    "movie",
+    "special",
+    "bypopularity",
+    "favorite",
+)
 SEASONS = ("winter", "spring", "summer", "fall")
 LIST_STATUSES = ("watching", "completed", "on_hold", "dropped", "plan_to_watch")
 # MAL's classic genre ids, so genres carry stable ids whichever catalog is loaded.
 GENRE_IDS = {
-    "Action": 1, "Adventure": 2, "Cars": 3, "Comedy": 4, "Dementia": 5, "Demons": 6,
-    "Mystery": 7, "Drama": 8, "Ecchi": 9, "Fantasy": 10, "Game": 11, "Hentai": 12,
-    "Historical": 13, "Horror": 14, "Kids": 15, "Magic": 16, "Martial Arts": 17, "Mecha": 18,
-    "Music": 19, "Parody": 20, "Samurai": 21, "Romance": 22, "School": 23, "Sci-Fi": 24,
-    "Shoujo": 25, "Shoujo Ai": 26, "Shounen": 27, "Shounen Ai": 28, "Space": 29, "Sports": 30,
-    "Super Power": 31, "Vampire": 32, "Yaoi": 33, "Yuri": 34, "Harem": 35,
-    "Slice of Life": 36, "Supernatural": 37, "Military": 38, "Police": 39, "Psychological": 40,
-    "Thriller": 41, "Seinen": 42, "Josei": 43,
+    "Action": 1,
+    "Adventure": 2,
+    "Cars": 3,
+    "Comedy": 4,
+    "Dementia": 5,
+    "Demons": 6,
+    "Mystery": 7,
+    "Drama": 8,
+    "Ecchi": 9,
+    "Fantasy": 10,
+    "Game": 11,
+    "Hentai": 12,
+    "Historical": 13,
+    "Horror": 14,
+    "Kids": 15,
+    "Magic": 16,
+    "Martial Arts": 17,
+    "Mecha": 18,
+    "Music": 19,
+    "Parody": 20,
+    "Samurai": 21,
+    "Romance": 22,
+    "School": 23,
+    "Sci-Fi": 24,
+    "Shoujo": 25,
+    "Shoujo Ai": 26,
+    "Shounen": 27,
+    "Shounen Ai": 28,
+    "Space": 29,
+    "Sports": 30,
+    "Super Power": 31,
+    "Vampire": 32,
+    "Yaoi": 33,
+    "Yuri": 34,
+    "Harem": 35,
+    "Slice of Life": 36,
+    "Supernatural": 37,
+    "Military": 38,
+    "Police": 39,
+    "Psychological": 40,
+    "Thriller": 41,
+    "Seinen": 42,
+    "Josei": 43,
 }
 _GENRE_CANON = {name.lower(): name for name in GENRE_IDS}
-_RATINGS = (("rx", "rx"), ("r+", "r+"), ("r ", "r"), ("pg-13", "pg_13"), ("pg ", "pg"),
-            ("g ", "g"))
+_RATINGS = (("rx", "rx"), ("r+", "r+"), ("r ", "r"), ("pg-13", "pg_13"), ("pg ", "pg"), ("g ", "g"))
 _SEASON_MONTH = {"winter": 1, "spring": 4, "summer": 7, "fall": 10}
-_MEDIA = {"tv": "tv", "ova": "ova", "movie": "movie", "special": "special", "ona": "ona",
-          "music": "music", "tv special": "tv_special"}
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
+_MEDIA = {
+    "tv": "tv",
+    "ova": "ova",
+    "movie": "movie",
+    "special": "special",
+    "ona": "ona",
+    "music": "music",
+    "tv special": "tv_special",
+}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass
@@ -71,11 +153,11 @@ class Fault:
     """One injected failure. ``kind``: "429" "500" "502" "503" "504" "403" or "reset"."""
 
     kind: str
-    at: int | None = None       # 1-based request number; None = any request
-    path: str | None = None     # substring of "path?query"; None = any path
-    times: int | None = 1       # how many requests it hits; None = every matching one
+    at: int | None = None  # 1-based request number; None = any request
+    path: str | None = None  # substring of "path?query"; None = any path
+    times: int | None = 1  # how many requests it hits; None = every matching one
     retry_after: str | None = None
-    delay: float = 0.0          # seconds before answering (the slow 504)
+    delay: float = 0.0  # seconds before answering (the slow 504)
 
 
 @dataclass
@@ -89,7 +171,7 @@ class LoggedRequest:
 
 @dataclass
 class FakeAnime:
-    node: dict                                   # every field the title has, MAL shape
+    node: dict  # every field the title has, MAL shape
     carry_over: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -118,11 +200,14 @@ def anime_from_csv_row(row: dict[str, str]) -> FakeAnime:
         node["start_season"] = {"year": int(year), "season": season}
     if synopsis := get("synopsis"):
         node["synopsis"] = synopsis
-    for key, column, cast in (("mean", "score", float), ("rank", "rank", int),
-                              ("popularity", "popularity", int),
-                              ("num_list_users", "members", int),
-                              ("num_scoring_users", "scored_by", int),
-                              ("num_favorites", "favorites", int)):
+    for key, column, cast in (
+        ("mean", "score", float),
+        ("rank", "rank", int),
+        ("popularity", "popularity", int),
+        ("num_list_users", "members", int),
+        ("num_scoring_users", "scored_by", int),
+        ("num_favorites", "favorites", int),
+    ):
         if raw := get(column):
             node[key] = cast(float(raw))
     node["nsfw"] = "black" if "Hentai" in genres else "gray" if "Ecchi" in genres else "white"
@@ -136,8 +221,13 @@ def anime_from_csv_row(row: dict[str, str]) -> FakeAnime:
     if rating := next((code for prefix, code in _RATINGS if label.startswith(prefix)), ""):
         node["rating"] = rating
     node["studios"] = [{"id": _stable_id(s), "name": s} for s in _split(get("studios"))]
-    node.update(pictures=[node["main_picture"]] if "main_picture" in node else [],
-                background="", related_anime=[], related_manga=[], recommendations=[])
+    node.update(
+        pictures=[node["main_picture"]] if "main_picture" in node else [],
+        background="",
+        related_anime=[],
+        related_manga=[],
+        recommendations=[],
+    )
     return FakeAnime(node=node)
 
 
@@ -157,8 +247,11 @@ def load_fixture_anime(path: Path = FIXTURES / "mal_extra_anime.json") -> list[F
 
 def _json(obj: object) -> bytes:
     # Like MAL: non-ASCII as \uXXXX and "/" as "\/" (both legal JSON escapes).
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).replace(
-        "/", "\\/").encode("ascii")
+    return (
+        json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+        .replace("/", "\\/")
+        .encode("ascii")
+    )
 
 
 def _error(message: str, error: str) -> dict:
@@ -211,14 +304,23 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class FakeMal:
-    def __init__(self, anime: Iterable[FakeAnime], *, client_id: str = VALID_CLIENT_ID,
-                 users: dict | None = None, empty_last_page: bool = False):
+    def __init__(
+        self,
+        anime: Iterable[FakeAnime],
+        *,
+        client_id: str = VALID_CLIENT_ID,
+        users: dict | None = None,
+        empty_last_page: bool = False,
+    ):
         self.client_id = client_id
         self.anime: dict[int, FakeAnime] = {}
         for item in anime:
             self.anime[item.node["id"]] = item
-        self.users = users if users is not None else json.loads(
-            (FIXTURES / "mal_users.json").read_text(encoding="utf-8"))["users"]
+        self.users = (
+            users
+            if users is not None
+            else json.loads((FIXTURES / "mal_users.json").read_text(encoding="utf-8"))["users"]
+        )
         # The quirk of mal-api.md §5: the last page still links a next page, which is empty.
         self.empty_last_page = empty_last_page
         # Host put in paging links; None = our own. Set to MAL's to prove clients ignore it.
@@ -241,13 +343,15 @@ class FakeMal:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> FakeMal:
-        self._server = make_server("127.0.0.1", 0, self.app, server_class=_ThreadingServer,
-                                   handler_class=_QuietHandler)
+        self._server = make_server(
+            "127.0.0.1", 0, self.app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host}:{port}/v2"
         # Short poll interval: stop() returns fast, which keeps the test suite quick.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="fake-mal")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="fake-mal"
+        )
         self._thread.start()
         return self
 
@@ -283,8 +387,7 @@ class FakeMal:
 
     def visible(self, params: dict[str, str]) -> list[FakeAnime]:
         nsfw = params.get("nsfw", "").lower() == "true"
-        return [a for a in self.anime.values()
-                if nsfw or a.node.get("nsfw", "white") == "white"]
+        return [a for a in self.anime.values() if nsfw or a.node.get("nsfw", "white") == "white"]
 
     def ranking(self, ranking_type: str, params: dict[str, str]) -> list[dict]:
         # Cached: a walk asks for the same ordering once per page (27 pages for 13.5k titles).
@@ -301,20 +404,24 @@ class FakeMal:
         elif ranking_type in ("tv", "ova", "movie", "special"):
             items = [a for a in items if a.node.get("media_type") == ranking_type]
         big = 10**9
-        if ranking_type == "bypopularity":
-            key = lambda a: (a.node.get("popularity", big), a.node["id"])  # noqa: E731
-        elif ranking_type == "favorite":
-            key = lambda a: (-a.node.get("num_favorites", 0), a.node["id"])  # noqa: E731
-        else:
-            key = lambda a: (a.node.get("rank", big), -a.node.get("mean", 0),  # noqa: E731
-                             a.node["id"])
+
+        def key(a) -> tuple:
+            if ranking_type == "bypopularity":
+                return (a.node.get("popularity", big), a.node["id"])
+            if ranking_type == "favorite":
+                return (-a.node.get("num_favorites", 0), a.node["id"])
+            return (a.node.get("rank", big), -a.node.get("mean", 0), a.node["id"])
+
         items.sort(key=key)
         return [{"node": a, "ranking": {"rank": i}} for i, a in enumerate(items, start=1)]
 
     def season(self, year: int, season: str, params: dict[str, str]) -> list[dict]:
-        items = [a for a in self.visible(params)
-                 if a.node.get("start_season") == {"year": year, "season": season}
-                 or (year, season) in a.carry_over]
+        items = [
+            a
+            for a in self.visible(params)
+            if a.node.get("start_season") == {"year": year, "season": season}
+            or (year, season) in a.carry_over
+        ]
         if params.get("sort") == "anime_score":
             items.sort(key=lambda a: (-a.node.get("mean", 0), a.node["id"]))
         else:
@@ -326,8 +433,12 @@ class FakeMal:
         hits = []
         for a in self.visible(params):
             alt = a.node.get("alternative_titles", {})
-            names = [a.node["title"], alt.get("en", ""), alt.get("ja", ""),
-                     *alt.get("synonyms", [])]
+            names = [
+                a.node["title"],
+                alt.get("en", ""),
+                alt.get("ja", ""),
+                *alt.get("synonyms", []),
+            ]
             if any(needle in n.lower() for n in names if n):
                 hits.append({"node": a})
         return hits
@@ -358,12 +469,22 @@ class FakeMal:
     def add_big_user(self, name: str = "big_list", size: int = 1200) -> None:
         """A public list longer than one 1000-entry page, all five statuses, some unscored."""
         ids = sorted(self.anime)[:size]
-        self.users[name] = {"private": False, "entries": [
-            {"anime_id": anime_id, "list_status": {
-                "status": LIST_STATUSES[i % 5], "score": i % 11,
-                "num_episodes_watched": i % 13, "is_rewatching": False,
-                "updated_at": f"2024-01-01T00:00:{i % 60:02d}+00:00"}}
-            for i, anime_id in enumerate(ids)]}
+        self.users[name] = {
+            "private": False,
+            "entries": [
+                {
+                    "anime_id": anime_id,
+                    "list_status": {
+                        "status": LIST_STATUSES[i % 5],
+                        "score": i % 11,
+                        "num_episodes_watched": i % 13,
+                        "is_rewatching": False,
+                        "updated_at": f"2024-01-01T00:00:{i % 60:02d}+00:00",
+                    },
+                }
+                for i, anime_id in enumerate(ids)
+            ],
+        }
 
     # -- WSGI ---------------------------------------------------------------------------
 
@@ -372,8 +493,12 @@ class FakeMal:
         query = environ.get("QUERY_STRING", "")
         params = dict(parse_qsl(query, keep_blank_values=True))
         with self._lock:
-            entry = LoggedRequest(number=len(self.requests) + 1, path=path + "?" + query,
-                                  params=params, client_id=environ.get("HTTP_X_MAL_CLIENT_ID"))
+            entry = LoggedRequest(
+                number=len(self.requests) + 1,
+                path=path + "?" + query,
+                params=params,
+                client_id=environ.get("HTTP_X_MAL_CLIENT_ID"),
+            )
             self.requests.append(entry)
             fault = self._take_fault(entry)
         if fault is not None:
@@ -408,16 +533,19 @@ class FakeMal:
             raise _Reset()
         json_headers = [("Content-Type", "application/json; charset=UTF-8")]
         if fault.kind == "429":
-            headers = json_headers + ([("Retry-After", fault.retry_after)]
-                                      if fault.retry_after is not None else [])
+            headers = json_headers + (
+                [("Retry-After", fault.retry_after)] if fault.retry_after is not None else []
+            )
             return 429, headers, _json(_error("", "too_many_requests"))
         if fault.kind == "403":
             return 403, json_headers, _json(_error("DoS detected", "forbidden"))
         if fault.kind == "500":
             return 500, json_headers, _json(_error("", "internal_server_error"))
         if fault.kind == "502":
-            html = b"<html><head><title>502 Bad Gateway</title></head><body><center>" \
-                   b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+            html = (
+                b"<html><head><title>502 Bad Gateway</title></head><body><center>"
+                b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+            )
             return 502, [("Content-Type", "text/html")], html
         if fault.kind == "503":
             return 503, json_headers, _json(_error("Service Unavailable", "unavailable"))
@@ -445,14 +573,21 @@ class FakeMal:
         if parts == ["anime", "ranking"]:
             if params.get("ranking_type") not in RANKING_TYPES:
                 return reply(400, _error("invalid ranking_type", "bad_request"))
-            return self._list(reply, path, query, params, "ranking",
-                              lambda: self.ranking(params["ranking_type"], params))
+            return self._list(
+                reply,
+                path,
+                query,
+                params,
+                "ranking",
+                lambda: self.ranking(params["ranking_type"], params),
+            )
         if len(parts) == 4 and parts[:2] == ["anime", "season"]:
             year, season = parts[2], parts[3]
             if not year.isdigit() or season not in SEASONS:
                 return reply(400, _error("invalid season", "bad_request"))
-            result = self._list(reply, path, query, params, "season",
-                                lambda: self.season(int(year), season, params))
+            result = self._list(
+                reply, path, query, params, "season", lambda: self.season(int(year), season, params)
+            )
             if result[0] == 200:
                 body = json.loads(result[2])
                 body["season"] = {"year": int(year), "season": season}
@@ -476,8 +611,9 @@ class FakeMal:
                 return reply(403, _error("", "forbidden"))
             if params.get("status") and params["status"] not in LIST_STATUSES:
                 return reply(400, _error("invalid status", "bad_request"))
-            return self._list(reply, path, query, params, "animelist",
-                              lambda: self.user_list(user, params))
+            return self._list(
+                reply, path, query, params, "animelist", lambda: self.user_list(user, params)
+            )
         return reply(404, _error("", "not_found"))
 
     def _list(self, reply, path: str, query: str, params: dict[str, str], kind: str, items):
@@ -489,7 +625,7 @@ class FakeMal:
         if not 1 <= limit <= MAX_LIMITS[kind] or offset < 0:
             return reply(400, _error(f"invalid limit (max {MAX_LIMITS[kind]})", "bad_request"))
         rows = items()
-        page = rows[offset:offset + limit]
+        page = rows[offset : offset + limit]
         fields = parse_fields(params.get("fields"))
         data = []
         for row in page:
@@ -497,8 +633,7 @@ class FakeMal:
             if "ranking" in row:
                 item["ranking"] = row["ranking"]
             if "list_status" in row and "list_status" in fields:
-                item["list_status"] = self._list_status(row["list_status"],
-                                                        fields["list_status"])
+                item["list_status"] = self._list_status(row["list_status"], fields["list_status"])
             data.append(item)
         paging = {}
         if offset > 0:
@@ -524,7 +659,14 @@ class FakeMal:
 
     @staticmethod
     def _list_status(status: dict, sub_fields: str | None) -> dict:
-        base = {"status", "score", "num_episodes_watched", "is_rewatching", "updated_at",
-                "start_date", "finish_date"}
+        base = {
+            "status",
+            "score",
+            "num_episodes_watched",
+            "is_rewatching",
+            "updated_at",
+            "start_date",
+            "finish_date",
+        }
         extra = set(parse_fields(sub_fields)) if sub_fields else set()
         return {k: v for k, v in status.items() if k in base or k in extra}

@@ -14,8 +14,18 @@ def test_evaluate_on_community_data_prints_table_and_writes_json(mini_data, tmp_
     call_command("import_ratings", str(mini_data / "ratings.csv"))
     out = tmp_path / "eval.json"
     plot = tmp_path / "ndcg.png"
-    call_command("evaluate", "--quick", "--engines", *ENGINES, "--json", str(out),
-                 "--plot", str(plot), "--sample", "50")
+    call_command(
+        "evaluate",
+        "--quick",
+        "--engines",
+        *ENGINES,
+        "--json",
+        str(out),
+        "--plot",
+        str(plot),
+        "--sample",
+        "50",
+    )
     table = capsys.readouterr().out
     results = json.loads(out.read_text())
     for engine in ENGINES:

@@ -36,12 +36,15 @@ def test_reimport_updates_scores_without_duplicates(mini_catalog, mini_data, tmp
     assert row.score == new_score
 
 
-@pytest.mark.parametrize("body, message", [
-    ("user_id,anime_id,rating\n1,1,11\n", "line 2: rating must be 1-10 or -1"),
-    ("user_id,anime_id,rating\n1,1,8\n2,abc,7\n", "line 3: anime_id is not a whole number"),
-    ("user,anime,score\n1,1,8\n", "missing column"),
-    ("user_id,anime_id,rating\n1,99999999,8\n", "not in the catalog"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("user_id,anime_id,rating\n1,1,11\n", "line 2: rating must be 1-10 or -1"),
+        ("user_id,anime_id,rating\n1,1,8\n2,abc,7\n", "line 3: anime_id is not a whole number"),
+        ("user,anime,score\n1,1,8\n", "missing column"),
+        ("user_id,anime_id,rating\n1,99999999,8\n", "not in the catalog"),
+    ],
+)
 def test_bad_file_is_rejected_whole(mini_catalog, mini_data, tmp_path, body, message):
     call_command("import_ratings", str(mini_data / "ratings.csv"))
     before = CommunityRating.objects.count()

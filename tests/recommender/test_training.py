@@ -14,8 +14,13 @@ pytestmark = pytest.mark.django_db
 
 FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
 # Popular mini titles: Cowboy Bebop, Trigun, Fullmetal Alchemist, Death Note, Code Geass.
-WATCHED = [{"mal_id": 1, "score": 9}, {"mal_id": 6, "score": 8}, {"mal_id": 121, "score": 9},
-           {"mal_id": 1535, "score": 10}, {"mal_id": 1575, "score": -1}]
+WATCHED = [
+    {"mal_id": 1, "score": 9},
+    {"mal_id": 6, "score": 8},
+    {"mal_id": 121, "score": 9},
+    {"mal_id": 1535, "score": 10},
+    {"mal_id": 1575, "score": -1},
+]
 
 
 @pytest.fixture
@@ -51,9 +56,11 @@ def test_train_models_command_publishes_both_engines(community, settings, capsys
 def test_new_user_is_served_without_refit(community, client, engine):
     run = train(engine)
     assert run.state == TrainingRun.State.DONE, run.error
-    response = client.post("/api/recommendations/",
-                           {"engine": engine, "n": 15, "entries": WATCHED},
-                           content_type="application/json")
+    response = client.post(
+        "/api/recommendations/",
+        {"engine": engine, "n": 15, "entries": WATCHED},
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["version"] == run.version
@@ -68,28 +75,35 @@ def test_new_user_is_served_without_refit(community, client, engine):
 def test_different_tastes_get_different_recommendations(community, client):
     train("watchlist_nn")
     # Kids/family titles vs. dark seinen: the top lists must differ.
-    a = client.post("/api/recommendations/", {"entries": WATCHED[:4]},
-                    content_type="application/json").json()
-    b = client.post("/api/recommendations/",
-                    {"entries": [{"mal_id": 19, "score": 10}, {"mal_id": 33, "score": 9}]},
-                    content_type="application/json").json()
+    a = client.post(
+        "/api/recommendations/", {"entries": WATCHED[:4]}, content_type="application/json"
+    ).json()
+    b = client.post(
+        "/api/recommendations/",
+        {"entries": [{"mal_id": 19, "score": 10}, {"mal_id": 33, "score": 9}]},
+        content_type="application/json",
+    ).json()
     assert [r["mal_id"] for r in a["results"]] != [r["mal_id"] for r in b["results"]]
 
 
 def test_recommendations_before_training_is_503_json(community, client):
-    response = client.post("/api/recommendations/", {"entries": WATCHED},
-                           content_type="application/json")
+    response = client.post(
+        "/api/recommendations/", {"entries": WATCHED}, content_type="application/json"
+    )
     assert response.status_code == 503
     assert "has not been trained" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"entries": []}, "entries"),
-    ({"entries": [{"mal_id": 1, "score": 11}]}, "entries"),
-    ({"entries": [{"mal_id": "x"}]}, "entries"),
-    ({"entries": WATCHED, "n": 0}, "n"),
-    ({"entries": WATCHED, "engine": "magic"}, "engine"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"entries": []}, "entries"),
+        ({"entries": [{"mal_id": 1, "score": 11}]}, "entries"),
+        ({"entries": [{"mal_id": "x"}]}, "entries"),
+        ({"entries": WATCHED, "n": 0}, "n"),
+        ({"entries": WATCHED, "engine": "magic"}, "engine"),
+    ],
+)
 def test_bad_recommendation_request_is_400_naming_the_field(client, payload, field):
     response = client.post("/api/recommendations/", payload, content_type="application/json")
     assert response.status_code == 400
@@ -103,27 +117,35 @@ def test_failed_training_keeps_serving_the_previous_version(community, settings,
     assert second.state == TrainingRun.State.FAILED
     assert "no training data" in second.error
     assert artifacts.current_version(settings.MODEL_DIR, "knn_baseline") == first.version
-    response = client.post("/api/recommendations/", {"engine": "knn_baseline",
-                                                     "entries": WATCHED},
-                           content_type="application/json")
+    response = client.post(
+        "/api/recommendations/",
+        {"engine": "knn_baseline", "entries": WATCHED},
+        content_type="application/json",
+    )
     assert response.json()["version"] == first.version
 
 
-def test_training_runs_api_is_staff_only(community, client, alice, staff,
-                                        django_capture_on_commit_callbacks):
+def test_training_runs_api_is_staff_only(
+    community, client, alice, staff, django_capture_on_commit_callbacks
+):
     assert client.post("/api/training-runs/", {"engine": "knn_baseline"}).status_code == 403
     client.force_login(alice)
     assert client.get("/api/training-runs/").status_code == 403
     client.force_login(staff)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/api/training-runs/", {"engine": "knn_baseline"},
-                               content_type="application/json")
+        response = client.post(
+            "/api/training-runs/", {"engine": "knn_baseline"}, content_type="application/json"
+        )
     assert response.status_code == 202
     assert response.json()["state"] == "queued"
     run = client.get(f"/api/training-runs/{response.json()['id']}/").json()
     assert run["state"] == "done" and run["trigger"] == "api"
-    assert client.post("/api/training-runs/", {"engine": "nope"},
-                       content_type="application/json").status_code == 400
+    assert (
+        client.post(
+            "/api/training-runs/", {"engine": "nope"}, content_type="application/json"
+        ).status_code
+        == 400
+    )
 
 
 def test_engines_api_reports_serving_versions(community, client):

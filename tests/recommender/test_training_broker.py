@@ -15,8 +15,7 @@ from recommender.services import training_run_enqueue
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_training_runs_on_a_real_worker_through_redis(redis_broker, mini_data, settings,
-                                                      tmp_path):
+def test_training_runs_on_a_real_worker_through_redis(redis_broker, mini_data, settings, tmp_path):
     settings.MODEL_DIR = tmp_path
     call_command("import_catalog", str(mini_data), "--no-progress")
     call_command("import_ratings", str(mini_data / "ratings.csv"))

@@ -24,14 +24,22 @@ class Command(BaseCommand):
             raise CommandError(f"No catalog CSV at {csv_path}")
         with open(csv_path, "rb") as fh:  # row count for the bar; cheap next to parsing
             total = max(sum(1 for _ in fh) - 1, 0)
-        bar = tqdm(total=total, unit="title", disable=no_progress, desc="Importing catalog",
-                   file=self.stderr._out)
+        bar = tqdm(
+            total=total,
+            unit="title",
+            disable=no_progress,
+            desc="Importing catalog",
+            file=self.stderr._out,
+        )
         try:
             counts = catalog_import_csv(path=csv_path, progress=bar.update)
         except CatalogCsvError as exc:
             raise CommandError(f"{csv_path}: {exc}. Nothing was imported.") from None
         finally:
             bar.close()
-        self.stdout.write(self.style.SUCCESS(
-            f"Imported {counts.created + counts.updated} titles "
-            f"({counts.created} new, {counts.updated} updated) from {csv_path}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {counts.created + counts.updated} titles "
+                f"({counts.created} new, {counts.updated} updated) from {csv_path}."
+            )
+        )

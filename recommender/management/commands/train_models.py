@@ -8,8 +8,10 @@ from recommender.services import training_run_create, training_run_enqueue, trai
 
 
 class Command(BaseCommand):
-    help = ("Train the global engines on the community data and publish them as the serving "
-            "version. Trains in this process; --queue hands the runs to the Celery workers.")
+    help = (
+        "Train the global engines on the community data and publish them as the serving "
+        "version. Trains in this process; --queue hands the runs to the Celery workers."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--engine", choices=[*ENGINES, "all"], default="all")
@@ -27,10 +29,13 @@ class Command(BaseCommand):
             run = training_run_execute(run_id=run.pk)
             if run.state == TrainingRun.State.DONE:
                 m = run.metrics
-                self.stdout.write(self.style.SUCCESS(
-                    f"{name}: version {run.version} in {m['fit_seconds']:.1f} s "
-                    f"({m['users']} users, {m['items']} titles, {m['interactions']} "
-                    "interactions)"))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"{name}: version {run.version} in {m['fit_seconds']:.1f} s "
+                        f"({m['users']} users, {m['items']} titles, {m['interactions']} "
+                        "interactions)"
+                    )
+                )
             else:
                 failed = True
                 self.stderr.write(f"{name}: failed: {run.error}")

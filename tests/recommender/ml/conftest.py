@@ -10,8 +10,11 @@ import pytest
 
 from recommender.ml import data
 
-DATA_DIR = Path(os.environ.get(
-    "ANIMENDER_DATA_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get(
+        "ANIMENDER_DATA_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    )
+)
 MINI = DATA_DIR / "mini"
 
 

@@ -110,8 +110,13 @@ class _GlobalMean:
 
 def test_evaluate_rating_uses_explicit_rows_only():
     train, _ = _toy()
-    test = Ratings(np.array([0, 1]), np.array([4, 4]), np.array([6.0, 10.0], np.float32),
-                   np.arange(4), np.arange(5))
+    test = Ratings(
+        np.array([0, 1]),
+        np.array([4, 4]),
+        np.array([6.0, 10.0], np.float32),
+        np.arange(4),
+        np.arange(5),
+    )
     out = evaluate_rating(_GlobalMean(), train, test)
     # Mean of 9, 8, 7, 10, 9, 8 = 8.5 (the -1 rows are not ratings).
     assert out["rmse"] == pytest.approx(math.sqrt(((6 - 8.5) ** 2 + (10 - 8.5) ** 2) / 2))

@@ -17,8 +17,11 @@ import scipy.sparse as sp
 from recommender.ml import data
 from recommender.ml.knn_baseline import KNNBaseline
 
-DATA_DIR = Path(os.environ.get(
-    "ANIMENDER_DATA_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get(
+        "ANIMENDER_DATA_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    )
+)
 MINI = DATA_DIR / "mini"
 
 
@@ -50,12 +53,13 @@ def exact(train_matrix) -> KNNBaseline:
 def surprise_model(split):
     surprise = pytest.importorskip("surprise")
     train = split[0]
-    frame = pd.DataFrame({"u": train.users, "i": train.items,
-                          "r": train.scores.astype(np.float64)})
+    frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.scores.astype(np.float64)})
     reader = surprise.Reader(rating_scale=(1, 10))
     trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
     return surprise.KNNBaseline(
-        k=40, min_k=1, verbose=False,
+        k=40,
+        min_k=1,
+        verbose=False,
         sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": 100},
     ).fit(trainset)
 
@@ -126,9 +130,9 @@ def test_pruned_neighbours_keep_rmse_within_0_005(split, train_matrix, surprise_
 def test_neighbour_rows_sorted_best_first(exact):
     nb = exact.neighbours_
     for i in range(0, nb.shape[0], 97):
-        row = nb.data[nb.indptr[i]:nb.indptr[i + 1]]
+        row = nb.data[nb.indptr[i] : nb.indptr[i + 1]]
         assert np.all(np.diff(row) <= 0) and np.all(row > 0)
-        assert i not in nb.indices[nb.indptr[i]:nb.indptr[i + 1]]
+        assert i not in nb.indices[nb.indptr[i] : nb.indptr[i + 1]]
 
 
 def test_recommend_scores_are_unclipped_estimates(exact, train_matrix):
@@ -158,8 +162,7 @@ def test_new_user_gets_recommendations_without_refit(split):
     newcomer = int(np.argmin(np.abs(counts - 30)))  # a typical user, removed from training
     matrix = train.matrix()
     own = matrix[newcomer]
-    model = KNNBaseline(neighbours_stored=200).fit(
-        train.subset(train.users != newcomer).matrix())
+    model = KNNBaseline(neighbours_stored=200).fit(train.subset(train.users != newcomer).matrix())
     assert model.bu_[newcomer] == 0
     top = model.recommend_detailed(own, n=30)
     assert not top.fallback[0]
@@ -170,14 +173,18 @@ def test_new_user_gets_recommendations_without_refit(split):
     full = model.recommend_detailed(own, n=model.n_items - own.nnz)
     linked = np.zeros(model.n_items, dtype=bool)
     for j in own.indices:
-        linked[model.rev_target_[model.rev_indptr_[j]:model.rev_indptr_[j + 1]]] = True
+        linked[model.rev_target_[model.rev_indptr_[j] : model.rev_indptr_[j + 1]]] = True
     lone = ~linked[full.indices[0]]
     assert lone.any()
-    np.testing.assert_allclose(full.scores[0][lone], (model.global_mean_ + bu
-                               + model.bi_[full.indices[0][lone]]), rtol=1e-5)
+    np.testing.assert_allclose(
+        full.scores[0][lone],
+        (model.global_mean_ + bu + model.bi_[full.indices[0][lone]]),
+        rtol=1e-5,
+    )
     # The neighbour term moves the ranking away from pure popularity.
-    assert list(top.indices[0][:10]) != list(full.indices[0][np.argsort(
-        -model.bi_[full.indices[0]], kind="stable")][:10])
+    assert list(top.indices[0][:10]) != list(
+        full.indices[0][np.argsort(-model.bi_[full.indices[0]], kind="stable")][:10]
+    )
 
 
 def test_recommend_never_returns_seen_items(exact, train_matrix):
@@ -191,8 +198,9 @@ def test_recommend_never_returns_seen_items(exact, train_matrix):
 
 
 def test_row_without_explicit_scores_falls_back_to_item_baseline(exact):
-    row = sp.csr_matrix((np.array([-1.0, -1.0]), np.array([0, 9]), np.array([0, 2])),
-                        shape=(1, exact.n_items))
+    row = sp.csr_matrix(
+        (np.array([-1.0, -1.0]), np.array([0, 9]), np.array([0, 2])), shape=(1, exact.n_items)
+    )
     top = exact.recommend_detailed(row, n=25)
     assert top.fallback[0]
     order = [i for i in np.argsort(-exact.bi_, kind="stable") if i not in (0, 9)][:25]
@@ -204,8 +212,9 @@ def test_save_load_round_trip(tmp_path, exact, split, train_matrix):
     path = tmp_path / "knn.npz"
     exact.save(path)
     loaded = KNNBaseline.load(path)
-    np.testing.assert_array_equal(loaded.predict(test.users, test.items),
-                                  exact.predict(test.users, test.items))
+    np.testing.assert_array_equal(
+        loaded.predict(test.users, test.items), exact.predict(test.users, test.items)
+    )
     a = exact.recommend(train_matrix[:10], n=15)
     b = loaded.recommend(train_matrix[:10], n=15)
     np.testing.assert_array_equal(a[0], b[0])
@@ -229,8 +238,9 @@ def _planted(seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
     taste = np.arange(n_users) % 2
     group = (np.arange(n_items) >= 10).astype(int)
     likes = taste[:, None] == group[None, :]
-    scores = np.where(likes, rng.integers(8, 11, (n_users, n_items)),
-                      rng.integers(1, 4, (n_users, n_items))).astype(np.float32)
+    scores = np.where(
+        likes, rng.integers(8, 11, (n_users, n_items)), rng.integers(1, 4, (n_users, n_items))
+    ).astype(np.float32)
     scores[rng.random((n_users, n_items)) > 0.7] = 0
     return sp.csr_matrix(scores), group
 
@@ -240,15 +250,18 @@ def test_planted_groups_become_neighbours_and_drive_recommendations():
     model = KNNBaseline(k=5, shrinkage=10, neighbours_stored=8).fit(matrix)
     nb = model.neighbours_
     for i in range(20):
-        row = nb.indices[nb.indptr[i]:nb.indptr[i + 1]]
+        row = nb.indices[nb.indptr[i] : nb.indptr[i + 1]]
         assert len(row) > 0 and np.all(group[row] == group[i])
     # A newcomer who loved three A titles and disliked two B titles.
-    newcomer = sp.csr_matrix((np.array([10.0, 9.0, 10.0, 2.0, 1.0]),
-                              np.array([0, 1, 2, 10, 11]), np.array([0, 5])), shape=(1, 20))
+    newcomer = sp.csr_matrix(
+        (np.array([10.0, 9.0, 10.0, 2.0, 1.0]), np.array([0, 1, 2, 10, 11]), np.array([0, 5])),
+        shape=(1, 20),
+    )
     idx, _ = model.recommend(newcomer, n=7)
     assert set(idx[0]) == set(range(3, 10))
     # The mirror-image newcomer gets the B titles.
-    mirror = sp.csr_matrix((np.array([2.0, 1.0, 10.0, 9.0]), np.array([0, 1, 10, 11]),
-                            np.array([0, 4])), shape=(1, 20))
+    mirror = sp.csr_matrix(
+        (np.array([2.0, 1.0, 10.0, 9.0]), np.array([0, 1, 10, 11]), np.array([0, 4])), shape=(1, 20)
+    )
     idx, _ = model.recommend(mirror, n=8)
     assert set(idx[0]) == set(range(12, 20))

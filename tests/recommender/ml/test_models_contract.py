@@ -25,8 +25,10 @@ def _knn_baseline(seed: int):
 MODELS: dict[str, tuple[Callable[[int], object], str]] = {
     "popularity": (lambda s: baselines.Popularity(), "binary"),
     "ease": (lambda s: baselines.EASE(lam=200.0), "binary"),
-    "als": (lambda s: baselines.ALS(factors=16, iterations=5, random_state=s,
-                                    num_threads=1), "binary"),
+    "als": (
+        lambda s: baselines.ALS(factors=16, iterations=5, random_state=s, num_threads=1),
+        "binary",
+    ),
     "surprise_svd": (lambda s: baselines.SurpriseSVD(random_state=s), "score"),
     "surprise_knnbaseline": (lambda s: baselines.SurpriseKNNBaseline(), "score"),
     "knn_baseline": (_knn_baseline, "score"),
@@ -65,7 +67,7 @@ def test_never_recommends_seen_items(fitted):
     name, model, x = fitted
     idx, _ = _recommend(model, x[ROWS], ROWS)
     for r, items in zip(ROWS, idx, strict=True):
-        seen = x.indices[x.indptr[r]:x.indptr[r + 1]]
+        seen = x.indices[x.indptr[r] : x.indptr[r + 1]]
         assert len(seen) > 0
         assert not np.isin(items, seen).any(), f"{name} recommended a seen item to {r}"
 

@@ -29,8 +29,7 @@ def _two_tastes(n_users: int = 200, per_user: int = 8, seed: int = 0) -> sp.csr_
         picks = rng.choice(CLUSTER, size=per_user, replace=False) + base
         rows += [u] * per_user
         cols += picks.tolist()
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                         shape=(n_users, N_ITEMS))
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, N_ITEMS))
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +39,14 @@ def planted() -> tuple[WatchlistNN, sp.csr_matrix]:
 
 
 def _row(items: list[int]) -> sp.csr_matrix:
-    return sp.csr_matrix((np.ones(len(items), np.float32), ([0] * len(items), items)),
-                         shape=(1, N_ITEMS))
+    return sp.csr_matrix(
+        (np.ones(len(items), np.float32), ([0] * len(items), items)), shape=(1, N_ITEMS)
+    )
 
 
-@pytest.mark.parametrize("watched, cluster", [([1, 5, 9, 13], range(0, 20)),
-                                              ([21, 25, 29, 33], range(20, 40))])
+@pytest.mark.parametrize(
+    "watched, cluster", [([1, 5, 9, 13], range(0, 20)), ([21, 25, 29, 33], range(20, 40))]
+)
 def test_new_user_gets_titles_from_their_own_taste_cluster(planted, watched, cluster):
     model, _ = planted
     # Top 6 of the 16 unseen same-cluster titles: the squared-error model is calibrated to
@@ -97,8 +98,7 @@ def test_save_load_round_trip_gives_identical_scores(planted, tmp_path):
     np.testing.assert_array_equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("variant", [{"item_item": False}, {"hidden": 0},
-                                     {"loss": "multinomial"}])
+@pytest.mark.parametrize("variant", [{"item_item": False}, {"hidden": 0}, {"loss": "multinomial"}])
 def test_variants_round_trip(tmp_path, variant):
     x = _two_tastes()
     model = WatchlistNN(**{**SMALL, "epochs": 3, **variant}).fit(x)
@@ -116,8 +116,9 @@ def test_same_seed_same_model():
 
 def test_beats_popularity_on_mini_data(mini_topn):
     train, test = mini_topn
-    nn = evaluate_topn(WatchlistNN(hidden=64, epochs=30, lr=3e-3, batch_size=64),
-                       train, test, ks=(10,))
+    nn = evaluate_topn(
+        WatchlistNN(hidden=64, epochs=30, lr=3e-3, batch_size=64), train, test, ks=(10,)
+    )
     pop = evaluate_topn(Popularity(), train, test, ks=(10,))
     # Measured: NN ~0.23 (EASE 0.33), popularity ~0.16 NDCG@10 on the 360 mini test users.
     assert nn["ndcg@10"] > pop["ndcg@10"] + 0.04, (nn["ndcg@10"], pop["ndcg@10"])
