@@ -8,7 +8,9 @@ and the next run (``resume=True``) continues at exactly the page that was not co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 from django.db import transaction
@@ -92,6 +94,53 @@ def sync_run_start(*, mode: str, resume: bool, today: date) -> SyncRun:
     )
 
 
+_END = object()
+
+
+def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+    """Fetch page n+1 while page n is written.
+
+    Requests stay strictly one at a time (one thread walks the generator in order); only
+    the wait on MAL (and its throttling pause) overlaps with the database writes. An error
+    raised while fetching surfaces at the page where it happened, after the pages before
+    it were committed, exactly as without prefetching.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            pages.close()
+
+    worker = threading.Thread(target=produce, name="mal-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # A fetch in flight may be sleeping through a backoff: don't wait for it for long.
+        worker.join(timeout=5)
+
+
 def _advance(run: SyncRun, page: Page) -> None:
     """Move the checkpoint past ``page``: its next offset, else the next pending endpoint."""
     if page.next_offset is not None:
@@ -127,7 +176,7 @@ def catalog_sync(
     seen: set[int] = set()  # ranking order shifts between pages: never write a title twice
     try:
         while run.endpoint:
-            for page in client.pages(run.endpoint, run.params, offset=run.next_offset):
+            for page in _prefetched(client.pages(run.endpoint, run.params, offset=run.next_offset)):
                 fresh = [r for r in page.records if r.mal_id not in seen]
                 seen.update(r.mal_id for r in fresh)
                 with transaction.atomic():

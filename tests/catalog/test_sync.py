@@ -186,3 +186,17 @@ def test_a_record_without_names_keeps_the_stored_ones_searchable(mal_settings, f
     assert fancy.mean == 8.25 and fancy.title == 'Kaze & <Hoshi> "Tabi" 🌸'
     assert fancy.synonyms == ["K&H", "Wind 'n' Stars"]
     assert "k&h" in fancy.search_text and 'wind & <stars> "journey"' in fancy.search_text
+
+
+def _prefetch_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "mal-prefetch" and t.is_alive()]
+
+
+def test_prefetching_leaves_no_thread_behind(mal_settings, fake_mal):
+    catalog_sync(mode="full")
+    fake_mal.fail("500", path="offset=500", times=None)
+    with pytest.raises(MalServerError):
+        catalog_sync(mode="full", resume=False)
+    assert _prefetch_threads() == []
