@@ -239,8 +239,8 @@ def engines(quick: bool = False, seed: int = 0) -> dict[str, Engine]:
         ),
         "knn_baseline": Engine("knn_baseline", _knn_baseline_factory, "explicit", rating=True),
         "watchlist_nn": Engine("watchlist_nn", nn, "implicit"),
-        # The deep (Mult-DAE) path alone, without the learned item-item path.
-        "watchlist_nn_pure": Engine("watchlist_nn_pure", lambda: nn(item_item=False), "implicit"),
+        # The same network plus a learned full-rank item-item (wide) path, for reference.
+        "watchlist_nn_wide": Engine("watchlist_nn_wide", lambda: nn(item_item=True), "implicit"),
     }
 
 

@@ -133,25 +133,27 @@ class _WatchlistNet(nn.Module):
 
 
 class WatchlistNN:
-    """Wide & deep denoising autoencoder over watch lists; implements
+    """Denoising autoencoder over watch lists (multi-hot in, embeddings, tanh hidden
+    layer, scores over every modelled title out); implements
     :class:`recommender.ml.base.Recommender`.
 
     ``fit`` takes a binary (n_users, n_items) CSR (any non-zero counts as watched).
     Defaults were chosen on a validation split of the training rows of the shared MAL
-    data (5,000 users, ~7k titles, 4.8k modelled); a fit takes a few minutes on 2 CPU
-    cores and ~0.5 GB (W, its gradient and Adam's two moments).
+    data (5,000 users, ~7k titles, 4.8k modelled; split_topn seed 2, never the test
+    users): NDCG@10 there 0.294 vs EASE 0.296, with the wide item-item path
+    (``item_item=True``) 0.271. A default fit takes about 30 s on 2 CPU cores.
     """
 
     def __init__(
         self,
-        hidden: int = 200,
-        dropout: float = 0.5,
+        hidden: int = 600,
+        dropout: float = 0.7,
         epochs: int = 30,
         batch_size: int = 500,
         lr: float = 3e-3,
         lr_final: float = 0.02,
         weight_decay: float = 0.0,
-        item_item: bool = True,
+        item_item: bool = False,
         loss: str = "mse",
         min_item_count: int = 5,
         random_state: int = 0,
