@@ -227,24 +227,20 @@ def anime_upsert_many(*, records: list[AnimeRecord]) -> UpsertCounts:
                 update_fields=[*columns, "updated_at"],
             )
 
-    with_genres = [r for r in by_id.values() if r.genres is not None]
-    if with_genres:
-        ids = _refs_to_ids(Genre, (g for r in with_genres for g in r.genres))
-        _replace_links(
-            Anime.genres.through,
-            "anime_id",
-            "genre_id",
-            {r.mal_id: [ids[g.name] for g in r.genres] for r in with_genres},
-        )
-    with_studios = [r for r in by_id.values() if r.studios is not None]
-    if with_studios:
-        ids = _refs_to_ids(Studio, (s for r in with_studios for s in r.studios))
-        _replace_links(
-            Anime.studios.through,
-            "anime_id",
-            "studio_id",
-            {r.mal_id: [ids[s.name] for s in r.studios] for r in with_studios},
-        )
+    links = (
+        (Genre, Anime.genres.through, "genre_id", "genres"),
+        (Studio, Anime.studios.through, "studio_id", "studios"),
+    )
+    for model, through, target_field, attr in links:
+        stated = [r for r in by_id.values() if getattr(r, attr) is not None]
+        if stated:
+            ids = _refs_to_ids(model, (ref for r in stated for ref in getattr(r, attr)))
+            _replace_links(
+                through,
+                "anime_id",
+                target_field,
+                {r.mal_id: [ids[ref.name] for ref in getattr(r, attr)] for r in stated},
+            )
 
     created = len(by_id.keys() - existing.keys())
     return UpsertCounts(created=created, updated=len(by_id) - created)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -56,8 +57,6 @@ class EngineListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True), summary="Engines and their versions")
     def get(self, request):
-        from django.conf import settings
-
         data = []
         for name in ENGINES:
             last = TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first()

@@ -15,8 +15,11 @@ SHARED_DATA = Path(os.environ.get("ANIMENDER_SHARED_DATA", REPO.parent / "shared
 
 
 @pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_hasher(request):
+    # Only under pytest-django: the ML tests also run alone with -p no:django.
+    if request.config.pluginmanager.hasplugin("django"):
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -5,10 +5,6 @@ Plain pytest, no Django: run with ``-p no:django``.
 
 from __future__ import annotations
 
-import os
-import types
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,26 +13,10 @@ import scipy.sparse as sp
 from recommender.ml import data
 from recommender.ml.knn_baseline import KNNBaseline
 
-DATA_DIR = Path(
-    os.environ.get(
-        "ANIMENDER_DATA_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    )
-)
-MINI = DATA_DIR / "mini"
-
-
-@pytest.fixture
-def settings():
-    """Stand-in for pytest-django's fixture, which tests/conftest.py's autouse hasher
-    fixture asks for; these tests never touch Django settings."""
-    return types.SimpleNamespace()
-
 
 @pytest.fixture(scope="module")
-def split() -> tuple[data.Ratings, data.Ratings]:
-    if not MINI.exists():
-        pytest.skip(f"mini data not found at {MINI}")
-    return data.split_explicit(data.load_ratings(MINI), seed=0)
+def split(mini_ratings) -> tuple[data.Ratings, data.Ratings]:
+    return data.split_explicit(mini_ratings, seed=0)
 
 
 @pytest.fixture(scope="module")
