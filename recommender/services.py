@@ -31,6 +31,10 @@ from .models import CommunityRating, TrainingRun
 log = logging.getLogger(__name__)
 
 
+# Extra candidates ranked beyond n, so hidden (adult) titles can be dropped afterwards.
+ADULT_MARGIN = 200
+
+
 class NoModelError(RuntimeError):
     """The engine has no trained version yet."""
 
@@ -232,24 +236,21 @@ def recommendations_for_entries(
         shape=(1, len(loaded.item_ids)),
     )
     row.sum_duplicates()
-    hidden = (
-        set()
-        if settings.SHOW_ADULT_CONTENT
-        else set(Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
-    )
-    # Ask for more than n: listed-but-unscored and hidden titles are filtered after ranking.
-    want = min(len(loaded.item_ids), n + len(listed) + min(len(hidden), 200))
+    # Rank more than n: listed-but-unscored and hidden titles are dropped after ranking,
+    # and one query over the candidates fetches the rows that may be shown.
+    want = min(len(loaded.item_ids), n + len(listed) + ADULT_MARGIN)
     idx, scores = loaded.model.recommend(row, n=want)
-    picked: list[tuple[int, float]] = []
-    for i, s in zip(idx[0], scores[0], strict=True):
-        mal_id = int(loaded.item_ids[i])
-        if mal_id in listed or mal_id in hidden or not np.isfinite(s):
-            continue
-        picked.append((mal_id, float(s)))
-        if len(picked) == n:
-            break
-    anime = Anime.objects.in_bulk([m for m, _ in picked])
-    items = [Recommendation(anime[m], s) for m, s in picked if m in anime]
+    candidates = [
+        (int(loaded.item_ids[i]), float(s))
+        for i, s in zip(idx[0], scores[0], strict=True)
+        if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
+    ]
+    visible = Anime.objects.filter(mal_id__in=[m for m, _ in candidates])
+    if not settings.SHOW_ADULT_CONTENT:
+        visible = visible.filter(is_adult=False)
+    anime = visible.in_bulk()
+    picked = [(m, s) for m, s in candidates if m in anime][:n]
+    items = [Recommendation(anime[m], s) for m, s in picked]
     return RecommendationResult(
         engine,
         loaded.version,

@@ -169,3 +169,21 @@ def test_engine_choices_match_the_registry():
     from recommender.models import Engine
 
     assert set(Engine.values) == set(ENGINES)
+
+
+def test_adult_titles_are_not_recommended_unless_shown(community, client, settings):
+    from catalog.models import Anime
+
+    train("knn_baseline")
+    payload = {"engine": "knn_baseline", "n": 100, "entries": WATCHED}
+    shown = client.post("/api/recommendations/", payload, content_type="application/json")
+    top = [r["mal_id"] for r in shown.json()["results"]]
+    # Mark half of what was recommended as adult: those must disappear, the rest stay.
+    adult = top[::2]
+    Anime.objects.filter(mal_id__in=adult).update(is_adult=True)
+    hidden = client.post("/api/recommendations/", payload, content_type="application/json")
+    ids = [r["mal_id"] for r in hidden.json()["results"]]
+    assert len(ids) == 100 and not set(ids) & set(adult)
+    settings.SHOW_ADULT_CONTENT = True
+    again = client.post("/api/recommendations/", payload, content_type="application/json")
+    assert [r["mal_id"] for r in again.json()["results"]] == top
