@@ -5,9 +5,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 urlpatterns = [
     path("", include("catalog.urls")),
     path("accounts/", include("allauth.urls")),
+    path("me/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("catalog.api_urls")),
     path("api/", include("recommender.api_urls")),
+    path("api/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
