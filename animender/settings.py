@@ -195,7 +195,7 @@ REST_FRAMEWORK = {
     # Scopes used by animender.api_access: per member on /api/me/..., per IP on token login.
     "DEFAULT_THROTTLE_RATES": {
         "me": env.str("API_ME_THROTTLE_RATE", default="300/min"),
-        "me_import": env.str("API_IMPORT_THROTTLE_RATE", default="10/hour"),
+        "me_import": env.str("API_IMPORT_THROTTLE_RATE", default="20/hour"),
         "token_obtain": env.str("API_TOKEN_THROTTLE_RATE", default="10/min"),
     },
 }

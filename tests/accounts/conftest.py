@@ -41,3 +41,13 @@ def alice_api(alice) -> APIClient:
 @pytest.fixture
 def charlie_api(charlie) -> APIClient:
     return _token_client(charlie)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # Throttle counters live in the cache, which outlives a test; each test starts at zero.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
