@@ -194,7 +194,8 @@ def _ensure_catalog(
 ) -> set[int]:
     """Add titles the catalog lacks (from the list payload, else MAL's details endpoint);
     return the ids still missing, which the run reports."""
-    unknown = [e.mal_id for e in entries if e.mal_id not in _known_ids([e.mal_id for e in entries])]
+    known = _known_ids([e.mal_id for e in entries])
+    unknown = [e.mal_id for e in entries if e.mal_id not in known]
     if not unknown:
         return set()
     from_payload = [records[i] for i in unknown if i in records]
