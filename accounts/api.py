@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_serializer,
     inline_serializer,
 )
 from rest_framework import serializers, status
@@ -34,12 +35,14 @@ _ERRORS = OpenApiResponse(
 )
 
 
+@extend_schema_serializer(component_name="ApiToken")
 class ApiTokenOutput(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "created_at", "last_used_at"]
 
 
+@extend_schema_serializer(component_name="ListEntry")
 class ListEntryOutput(serializers.ModelSerializer):
     mal_id = serializers.IntegerField(source="anime_id")
     title = serializers.CharField(source="anime.title")
@@ -64,6 +67,7 @@ class ListEntryOutput(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_serializer(component_name="ImportRun")
 class ImportRunOutput(serializers.ModelSerializer):
     percent = serializers.IntegerField()
 
@@ -103,11 +107,13 @@ class ApiTokenObtainApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [TokenObtainRateThrottle]
 
+    @extend_schema_serializer(component_name="TokenObtainRequest")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
         name = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
+    @extend_schema_serializer(component_name="TokenCreated")
     class OutputSerializer(ApiTokenOutput):
         token = serializers.CharField(help_text="The key: shown only now, store it safely.")
 
@@ -162,6 +168,7 @@ class ApiTokenDeleteApi(MeApi):
 
 
 class ProfileDetailApi(MeApi):
+    @extend_schema_serializer(component_name="Profile")
     class OutputSerializer(serializers.ModelSerializer):
         username = serializers.CharField(source="user.username")
         email = serializers.EmailField(source="user.email")
@@ -178,6 +185,7 @@ class ProfileDetailApi(MeApi):
                 "labels_from_list",
             ]
 
+    @extend_schema_serializer(component_name="ProfileUpdate")
     class InputSerializer(serializers.Serializer):
         mal_username = serializers.CharField(required=False, allow_blank=True, max_length=32)
         show_adult = serializers.BooleanField(required=False)
@@ -221,9 +229,10 @@ class _EntryFields(serializers.Serializer):
 
 
 class ListEntryListApi(MeApi):
+    @extend_schema_serializer(component_name="ListFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(
-            choices=[*ListEntry.Status.values, selectors.NOT_INTERESTED_TAB],
+            choices=selectors.LIST_TABS,
             required=False,
             allow_blank=True,
         )
@@ -232,6 +241,7 @@ class ListEntryListApi(MeApi):
             choices=[v for v, _ in selectors.ListSort.CHOICES], required=False
         )
 
+    @extend_schema_serializer(component_name="ListEntryCreate")
     class InputSerializer(_EntryFields):
         mal_id = serializers.IntegerField()
 
@@ -267,6 +277,7 @@ class ListEntryListApi(MeApi):
 
 
 class ListEntryDetailApi(MeApi):
+    @extend_schema_serializer(component_name="ListEntryUpdate")
     class InputSerializer(_EntryFields):
         pass
 
@@ -321,6 +332,7 @@ class ImportRunListApi(MeApi):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     throttle_classes = [MeRateThrottle, ImportRateThrottle]
 
+    @extend_schema_serializer(component_name="ImportStart")
     class InputSerializer(serializers.Serializer):
         mal_username = serializers.CharField(required=False, allow_blank=True, max_length=32)
         file = serializers.FileField(

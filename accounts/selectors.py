@@ -42,6 +42,8 @@ _LIST_ORDERINGS = {
     ListSort.MEAN: (F("anime__mean").desc(nulls_last=True), "anime_id"),
 }
 NOT_INTERESTED_TAB = "not_interested"
+# What a list can be filtered on: a status, or the titles marked not interested.
+LIST_TABS = [*ListEntry.Status.values, NOT_INTERESTED_TAB]
 
 
 def profile_get(*, user) -> Profile:

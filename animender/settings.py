@@ -208,7 +208,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"EngineEnum": "recommender.models.Engine"},
+    "ENUM_NAME_OVERRIDES": {
+        "EngineEnum": "recommender.models.Engine",
+        # Import and training runs share one queued/running/done/failed choice set.
+        "RunStateEnum": "recommender.models.TrainingRun.State",
+        "ListStatusEnum": "accounts.models.ListEntry.Status",
+        "ListTabEnum": "accounts.selectors.LIST_TABS",
+    },
 }
 
 # Celery: no broker -> tasks run eagerly in-process (the quick start needs no service).

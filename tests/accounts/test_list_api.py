@@ -208,3 +208,16 @@ def test_list_export_xml_and_csv(alice_api, titles):
     assert csv_text.splitlines()[0].startswith("mal_id,title,status,score")
     assert "1,Cowboy Bebop,completed,9" in csv_text
     assert alice_api.get("/api/me/list/export.pdf").status_code == 404
+
+
+def test_member_endpoints_are_documented_with_the_token_scheme(tmp_path):
+    import yaml
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    for path in ("/api/auth/token/", "/api/me/", "/api/me/list/", "/api/me/imports/"):
+        assert path in schema["paths"], path
+    assert schema["components"]["securitySchemes"]["apiToken"]["name"] == "Authorization"
+    assert {"apiToken": []} in schema["paths"]["/api/me/list/"]["get"]["security"]
