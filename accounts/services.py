@@ -163,6 +163,8 @@ def list_entry_set(
         not_interested=not_interested,
     )
     anime = _anime(mal_id)
+    if status == ListEntry.Status.COMPLETED and not episodes_watched and anime.num_episodes:
+        values["episodes_watched"] = anime.num_episodes  # as MAL does on "completed"
     entry, _ = ListEntry.objects.update_or_create(user=user, anime=anime, defaults=values)
     return entry
 

@@ -4,7 +4,7 @@ Each is login-only and reads or writes only ``request.user``'s rows."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -248,3 +248,39 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             return redirect("catalog:home")
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/delete.html", {"form": form}, status=status)
+
+
+@require_GET
+def public_list(request: HttpRequest, username: str) -> HttpResponse:
+    """A member's list for others to read, only when they made it public (private by
+    default); a private list is a 404, so the page does not even confirm the member exists."""
+    owner = get_user_model().objects.filter(username=username, is_active=True).first()
+    if owner is None:
+        raise Http404("No such list.")
+    profile = selectors.profile_get(user=owner)
+    if profile.list_private and request.user != owner:
+        raise Http404("No such list.")
+    form = ListFilterForm(request.GET)
+    f = form.cleaned_data if form.is_valid() else {"status": "", "sort": "", "page": 1}
+    show_adult = selectors.adult_visible(user=request.user)
+    qs = selectors.list_entry_queryset(
+        user=owner,
+        tab=f["status"] if f["status"] != selectors.NOT_INTERESTED_TAB else "",
+        sort=f["sort"] or selectors.ListSort.SCORE,
+        show_adult=show_adult,
+    )
+    page = Paginator(qs, LIST_PAGE_SIZE).get_page(f["page"] or 1)
+    return render(
+        request,
+        "accounts/public_list.html",
+        {
+            "owner": owner,
+            "tab": f["status"],
+            "tabs": [("", "All"), *ListEntry.Status.choices],
+            "counts": selectors.list_tab_counts(user=owner, show_adult=show_adult),
+            "stats": selectors.list_stats(user=owner, show_adult=show_adult),
+            "page_obj": page,
+            "entries": page.object_list,
+            "public": True,
+        },
+    )

@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.views import public_list
+
 urlpatterns = [
     path("", include("catalog.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
+    path("users/<str:username>/list/", public_list, name="public-list"),
     path("admin/", admin.site.urls),
     path("api/", include("catalog.api_urls")),
     path("api/", include("recommender.api_urls")),

@@ -45,7 +45,8 @@ def test_controls_by_fetch_return_the_fresh_partial(alice_client, alice, titles)
     assert 'name="compact" value="1"' in html
     # A score alone means seen; clearing everything removes the entry.
     alice_client.post("/me/list/30/", {"status": "", "score": "8"}, **FETCH)
-    assert ListEntry.objects.get(user=alice, anime_id=30).status == "completed"
+    seen = ListEntry.objects.get(user=alice, anime_id=30)
+    assert (seen.status, seen.episodes_watched) == ("completed", 12)  # all episodes, as MAL
     removed = alice_client.post("/me/list/6/", {"status": "", "score": ""}, **FETCH)
     assert "Removed" in removed.content.decode()
     assert not ListEntry.objects.filter(user=alice, anime_id=6).exists()
@@ -182,3 +183,20 @@ def test_export_pages_download_the_list(alice_client, alice, titles):
     assert b"<series_title><![CDATA[Cowboy Bebop]]></series_title>" in xml.content
     csv_text = alice_client.get("/me/list/export.csv").content.decode()
     assert "1,Cowboy Bebop,completed,9,0,false," in csv_text
+
+
+def test_public_list_only_when_the_member_opts_in(client, alice, charlie, titles):
+    from accounts.services import profile_update
+
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    ListEntry.objects.create(user=alice, anime_id=32, not_interested=True)
+    client.force_login(charlie)
+    assert client.get("/users/alice/list/").status_code == 404  # private by default
+    assert client.get("/users/nobody/list/").status_code == 404
+    profile_update(user=alice, list_private=False)
+    page = client.get("/users/alice/list/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Cowboy Bebop" in html and "★ 9" in html
+    assert "End of Evangelion" not in html  # "not interested" stays personal
+    assert "data-list-controls" not in html  # read-only
+    assert Client().get("/users/alice/list/").status_code == 200  # public means anyone
