@@ -22,6 +22,14 @@ SCORE_LABELS = {
 }
 
 
+class _NoSuffix:
+    """Labels without Django's trailing colon (they sit beside checkboxes too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 class ListEntryForm(forms.Form):
     status = forms.ChoiceField(
         choices=[("", "Not on my list"), *ListEntry.Status.choices], required=False
@@ -47,7 +55,7 @@ class ListFilterForm(forms.Form):
     page = forms.IntegerField(min_value=1, required=False)
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(_NoSuffix, forms.ModelForm):
     class Meta:
         model = Profile
         fields = [
@@ -66,19 +74,19 @@ class ProfileForm(forms.ModelForm):
         }
 
 
-class MalImportForm(forms.Form):
+class MalImportForm(_NoSuffix, forms.Form):
     mal_username = forms.CharField(label="MyAnimeList user name", max_length=32)
 
 
-class XmlImportForm(forms.Form):
+class XmlImportForm(_NoSuffix, forms.Form):
     file = forms.FileField(label="MAL export file (.xml or .xml.gz)")
 
 
-class TokenCreateForm(forms.Form):
+class TokenCreateForm(_NoSuffix, forms.Form):
     name = forms.CharField(max_length=64, required=False, label="Token name")
 
 
-class AccountDeleteForm(forms.Form):
+class AccountDeleteForm(_NoSuffix, forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, label="Your password")
     confirm = forms.BooleanField(
         label="I understand this deletes my list, labels, models and tokens"
