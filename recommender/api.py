@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from catalog.selectors import anime_get
 
 from .ml import artifacts
 from .ml.registry import ENGINES
 from .models import Engine, TrainingRun
 from .services import NoModelError, recommendations_for_entries, training_run_enqueue
+from .similar import similar_titles_get
 
 MAX_ENTRIES = 5000
 
@@ -165,3 +174,115 @@ class TrainingRunDetailApi(APIView):
     @extend_schema(responses=TrainingRunOutput, summary="One training run (staff)")
     def get(self, request, run_id: int):
         return Response(TrainingRunOutput(get_object_or_404(TrainingRun, pk=run_id)).data)
+
+
+_SIMILAR_EXAMPLE = {
+    "mal_id": 9253,
+    "title": "Steins;Gate",
+    "source": "knn_baseline",
+    "version": "20260101T030000-run12",
+    "franchise": [
+        {"mal_id": 9253, "title": "Steins;Gate", "media_type": "tv"},
+        {"mal_id": 10863, "title": "Steins;Gate: Oukoubakko no...", "media_type": "special"},
+        {"mal_id": 11577, "title": "Steins;Gate Movie: Fuka Ryouiki...", "media_type": "movie"},
+    ],
+    "results": [
+        {
+            "mal_id": 1575,
+            "title": "Code Geass: Hangyaku no Lelouch",
+            "media_type": "tv",
+            "start_year": 2006,
+            "mean": 8.83,
+            "picture": "https://cdn.myanimelist.net/images/anime/5/50331l.jpg",
+            "similarity": 0.412,
+            "franchise_size": 25,
+            "entry_point": True,
+        }
+    ],
+}
+
+
+@extend_schema_serializer(component_name="FranchiseEntry")
+class FranchiseEntryOutput(serializers.Serializer):
+    mal_id = serializers.IntegerField()
+    title = serializers.CharField()
+    media_type = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="SimilarTitle")
+class SimilarTitleOutput(serializers.Serializer):
+    mal_id = serializers.IntegerField(source="anime.mal_id")
+    title = serializers.CharField(source="anime.title")
+    media_type = serializers.CharField(source="anime.media_type")
+    start_year = serializers.IntegerField(source="anime.start_year", allow_null=True)
+    mean = serializers.FloatField(source="anime.mean", allow_null=True)
+    picture = serializers.CharField(source="anime.picture_url")
+    similarity = serializers.FloatField(
+        help_text="Engine similarity (knn_baseline: shrunk pearson_baseline; "
+        "watchlist_nn: network score), or shared genres when source is 'genres'."
+    )
+    franchise_size = serializers.IntegerField(help_text="Titles in its franchise.")
+    entry_point = serializers.BooleanField(
+        source="replaced",
+        help_text="True when the neighbour was a later entry of a series and this is "
+        "where that series starts.",
+    )
+
+
+class AnimeSimilarListApi(APIView):
+    """Titles like this one, one per franchise, for anyone (no account needed)."""
+
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=50, default=12)
+
+    @extend_schema_serializer(component_name="SimilarTitles")
+    class OutputSerializer(serializers.Serializer):
+        mal_id = serializers.IntegerField()
+        title = serializers.CharField()
+        source = serializers.CharField(
+            help_text="knn_baseline or watchlist_nn (the engine that knew the title), or "
+            "genres when no trained engine knows it."
+        )
+        version = serializers.CharField(help_text="Engine version; empty for genres.")
+        franchise = FranchiseEntryOutput(
+            many=True, help_text="The title's own franchise, where it starts first (or empty)."
+        )
+        results = SimilarTitleOutput(many=True, source="items")
+
+    @extend_schema(
+        operation_id="anime_similar_list",
+        summary="Similar titles (item neighbours, one per franchise)",
+        parameters=[InputSerializer],
+        responses={
+            200: OpenApiResponse(
+                response=OutputSerializer,
+                examples=[OpenApiExample("Steins;Gate", value=_SIMILAR_EXAMPLE)],
+            ),
+            400: OpenApiResponse(description='Bad parameter, e.g. {"limit": ["..."]}'),
+            404: OpenApiResponse(description="No such title (or hidden adult content)."),
+        },
+    )
+    def get(self, request, mal_id: int):
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        show_adult = settings.SHOW_ADULT_CONTENT
+        anime = anime_get(mal_id=mal_id, show_adult=show_adult)
+        if anime is None:
+            raise NotFound("No anime with this id.")
+        result = similar_titles_get(
+            anime=anime, n=params.validated_data["limit"], show_adult=show_adult
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "mal_id": anime.mal_id,
+                    "title": anime.title,
+                    "source": result.source,
+                    "version": result.version,
+                    "franchise": result.franchise,
+                    "items": result.items,
+                }
+            ).data
+        )
