@@ -18,8 +18,7 @@ from rest_framework.views import APIView
 
 from catalog.selectors import anime_get
 
-from .ml import artifacts
-from .ml.registry import ENGINES
+from .evaluation_runs import engine_status_list
 from .models import Engine, TrainingRun
 from .services import NoModelError, recommendations_for_entries, training_run_enqueue
 from .similar import similar_titles_get
@@ -66,18 +65,7 @@ class EngineListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True), summary="Engines and their versions")
     def get(self, request):
-        data = []
-        for name in ENGINES:
-            last = TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first()
-            data.append(
-                {
-                    "name": name,
-                    "label": Engine(name).label,
-                    "version": artifacts.current_version(settings.MODEL_DIR, name),
-                    "last_run": last,
-                }
-            )
-        return Response(self.OutputSerializer(data, many=True).data)
+        return Response(self.OutputSerializer(engine_status_list(), many=True).data)
 
 
 class RecommendationCreateApi(APIView):
