@@ -50,7 +50,7 @@ _SUFFIX = re.compile(
       | (?:season|series|stage|part|cour|vol|volume|chapter)\s*\d+
       | (?:the\s+)?movie(?:\s*\d+)?
       | gekijouban | specials? | ova | oad | oav | ona | tv | recap | picture\s+drama
-      | (?:ii|iii|iv|v|vi|\d+)
+      | (?:ii|iii|iv|v|vi|\d{1, 2})
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -68,7 +68,8 @@ def title_key(title: str) -> str:
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     text = _SUBTITLE.sub("", text.strip())
     text = _PREFIX.sub("", text)
-    text = re.sub(r"\(.*?\)", " ", text)
+    # "(2011)" marks a remake, its own series; "(TV)", "(Movie)" only say what this part is.
+    text = re.sub(r"\((?!(?:19|20)\d\d\))[^)]*\)", " ", text)
     text = _NON_WORD.sub(" ", text.lower()).strip()
     previous = None
     while previous != text:

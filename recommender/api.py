@@ -51,6 +51,11 @@ class RecommendedItemOutput(serializers.Serializer):
     picture = serializers.CharField(source="anime.picture_url")
     mean = serializers.FloatField(source="anime.mean", allow_null=True)
     score = serializers.FloatField()
+    franchise_size = serializers.IntegerField(help_text="Titles in its franchise.")
+    entry_point = serializers.BooleanField(
+        help_text="True when the engine ranked a later entry of this franchise and this "
+        "title, where the story starts, is shown instead."
+    )
 
 
 class EngineListApi(APIView):

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
 
 from .ml import artifacts
@@ -195,6 +196,9 @@ def model_load(*, engine: str) -> LoadedModel:
 class Recommendation:
     anime: Anime
     score: float
+    franchise_size: int = 1
+    # True when the engine ranked a later entry and this is where its franchise starts.
+    entry_point: bool = False
 
 
 @dataclass
@@ -213,7 +217,9 @@ def recommendations_for_entries(
 
     Works for anyone, including people the model never saw: the list is turned into one
     row of the model's item space and scored in one pass. Titles on the list are never
-    recommended; adult titles only when the site shows them.
+    recommended; adult titles only when the site shows them. Franchise-aware: one title
+    per franchise, and the entry point of a series the list has not started instead of
+    its sequels, films or specials.
     """
     loaded = model_load(engine=engine)
     spec = _engine_spec(engine)
@@ -245,12 +251,21 @@ def recommendations_for_entries(
         for i, s in zip(idx[0], scores[0], strict=True)
         if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
     ]
-    visible = Anime.objects.filter(mal_id__in=[m for m, _ in candidates])
+    # One card per franchise; a sequel of a series not started becomes its entry point.
+    cards = franchise_collapse(
+        candidates,
+        watched=listed,
+        index=franchise_index(show_adult=settings.SHOW_ADULT_CONTENT),
+    )
+    visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
     if not settings.SHOW_ADULT_CONTENT:
         visible = visible.filter(is_adult=False)
     anime = visible.in_bulk()
-    picked = [(m, s) for m, s in candidates if m in anime][:n]
-    items = [Recommendation(anime[m], s) for m, s in picked]
+    items = [
+        Recommendation(anime[c.mal_id], c.score, c.franchise_size, c.replaced)
+        for c in cards
+        if c.mal_id in anime
+    ][:n]
     return RecommendationResult(
         engine,
         loaded.version,
