@@ -97,7 +97,11 @@ class FranchiseIndex:
 
     franchise_of: dict[int, int] = field(default_factory=dict)  # mal_id -> franchise id
     members_of: dict[int, tuple[int, ...]] = field(default_factory=dict)  # entry point first
-    media_type: dict[int, str] = field(default_factory=dict)
+    media_type: dict[int, str] = field(default_factory=dict)  # every indexed title
+
+    def __contains__(self, mal_id: int) -> bool:
+        """Whether the title was indexed (the database index holds visible titles only)."""
+        return mal_id in self.media_type
 
     def members(self, mal_id: int) -> tuple[int, ...]:
         return self.members_of.get(self.franchise_of.get(mal_id, -1), (mal_id,))

@@ -8,6 +8,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
@@ -73,32 +74,88 @@ class EngineListApi(APIView):
         return Response(self.OutputSerializer(engine_status_list(), many=True).data)
 
 
+@extend_schema_serializer(component_name="WatchedEntry")
+class WatchedEntrySchema(serializers.Serializer):
+    mal_id = serializers.IntegerField(min_value=1)
+    score = serializers.IntegerField(
+        min_value=-1, max_value=10, default=0, help_text="1-10, or 0/-1 for watched but unscored"
+    )
+
+
+def _whole_number(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+@extend_schema_field(WatchedEntrySchema(many=True))
+class WatchedEntriesField(serializers.Field):
+    """A watched list as ``[(mal_id, score)]``, validated in one plain loop.
+
+    Same rules and error shape as a nested ``WatchedEntrySchema(many=True)``, which cost
+    ~70 ms for a 1,000-title list (a field object per value): most of a request's time.
+    """
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of {{mal_id, score}} objects.",
+        "empty": "Give at least one watched title.",
+        "too_long": f"At most {MAX_ENTRIES} entries.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if not data:
+            self.fail("empty")
+        if len(data) > MAX_ENTRIES:
+            self.fail("too_long")
+        entries, errors = [], {}
+        for position, item in enumerate(data):
+            if not isinstance(item, dict):
+                errors[position] = {"non_field_errors": ["Expected an object."]}
+                continue
+            problems = {}
+            mal_id = _whole_number(item.get("mal_id"))
+            if "mal_id" not in item:
+                problems["mal_id"] = ["This field is required."]
+            elif mal_id is None:
+                problems["mal_id"] = ["A valid integer is required."]
+            elif mal_id < 1:
+                problems["mal_id"] = ["Ensure this value is greater than or equal to 1."]
+            score = _whole_number(item.get("score", 0))
+            if score is None:
+                problems["score"] = ["A valid integer is required."]
+            elif not -1 <= score <= 10:
+                problems["score"] = ["Ensure this value is between -1 and 10."]
+            if problems:
+                errors[position] = problems
+            else:
+                entries.append((mal_id, score))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return entries
+
+    def to_representation(self, value):
+        return [{"mal_id": m, "score": s} for m, s in value]
+
+
 class RecommendationCreateApi(APIView):
     """Top-N titles for a list of watched titles; nobody needs an account or a refit."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []  # stateless: no session, so no CSRF token needed
 
-    @extend_schema_serializer(component_name="WatchedEntry")
-    class EntrySerializer(serializers.Serializer):
-        mal_id = serializers.IntegerField(min_value=1)
-        score = serializers.IntegerField(
-            min_value=-1,
-            max_value=10,
-            default=0,
-            help_text="1-10, or 0/-1 for watched but unscored",
-        )
-
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
         engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
-        entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES)
-
-        def validate_entries(self, value):
-            entry = RecommendationCreateApi.EntrySerializer(data=value, many=True)
-            entry.is_valid(raise_exception=True)
-            return [(e["mal_id"], e["score"]) for e in entry.validated_data]
+        entries = WatchedEntriesField()
 
     @extend_schema_serializer(component_name="RecommendationResponse")
     class OutputSerializer(serializers.Serializer):

@@ -32,8 +32,10 @@ from .models import CommunityRating, TrainingRun
 log = logging.getLogger(__name__)
 
 
-# Extra candidates ranked beyond n, so hidden (adult) titles can be dropped afterwards.
+# Extra candidates ranked beyond n, so hidden (adult) titles and the other entries of a
+# franchise can be dropped afterwards.
 ADULT_MARGIN = 200
+SPARE_CARDS = 5
 
 
 class NoModelError(RuntimeError):
@@ -252,10 +254,14 @@ def recommendations_for_entries(
         if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
     ]
     # One card per franchise; a sequel of a series not started becomes its entry point.
+    # The index holds the visible titles, so hidden ones drop out before any row is read;
+    # a few spare cards cover titles hidden since the index was built.
+    index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
     cards = franchise_collapse(
-        candidates,
+        ((m, s) for m, s in candidates if m in index),
         watched=listed,
-        index=franchise_index(show_adult=settings.SHOW_ADULT_CONTENT),
+        index=index,
+        limit=n + SPARE_CARDS,
     )
     visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
     if not settings.SHOW_ADULT_CONTENT:
