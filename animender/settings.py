@@ -237,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommender.train_all",
         "schedule": crontab(hour=env.int("TRAIN_HOUR_UTC", default=3), minute=0),
     },
+    # related_anime is one request per title: small hourly batches, most popular first.
+    "catalog-sync-relations": {
+        "task": "catalog.sync_relations",
+        "schedule": env.int("CATALOG_RELATIONS_SYNC_SECONDS", default=3600),
+    },
     "catalog-sync-full": {
         "task": "catalog.sync_catalog",
         "schedule": env.int("CATALOG_FULL_SYNC_SECONDS", default=7 * 24 * 3600),
@@ -253,6 +258,8 @@ MAL_BACKOFF_BASE_SECONDS = env.float("MAL_BACKOFF_BASE_SECONDS", default=2.0)
 MAL_BACKOFF_MAX_SECONDS = env.float("MAL_BACKOFF_MAX_SECONDS", default=300.0)
 # Pause between pages: one request at a time, about 1 per second, as mal-api.md advises.
 MAL_REQUEST_INTERVAL_SECONDS = env.float("MAL_REQUEST_INTERVAL_SECONDS", default=1.0)
+# Titles per background related_anime batch (one details request each).
+MAL_RELATIONS_BATCH = env.int("MAL_RELATIONS_BATCH", default=600)
 
 # List import: caps on an uploaded MAL export, compressed and after gunzip (a 10k-title
 # export is about 8 MB of XML, 1 MB gzipped), and on titles fetched from MAL per import.

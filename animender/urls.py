@@ -6,6 +6,7 @@ from accounts.views import public_list
 
 urlpatterns = [
     path("", include("catalog.urls")),
+    path("", include("recommender.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
     path("users/<str:username>/list/", public_list, name="public-list"),

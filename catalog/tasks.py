@@ -13,3 +13,15 @@ from .sync import catalog_sync
 @shared_task(name="catalog.sync_catalog", soft_time_limit=60 * 60, time_limit=60 * 60 + 120)
 def sync_catalog_task(mode: str = "full") -> int:
     return catalog_sync(mode=mode).pk
+
+
+# Name is a contract with CELERY_BEAT_SCHEDULE. One details request per title at ~1 req/s:
+# a batch of MAL_RELATIONS_BATCH (600) takes ~10-12 min; the limit leaves room for backoff.
+@shared_task(name="catalog.sync_relations", soft_time_limit=30 * 60, time_limit=30 * 60 + 120)
+def sync_relations_task(limit: int | None = None) -> dict:
+    from django.conf import settings
+
+    from .relations_sync import relations_sync
+
+    result = relations_sync(limit=limit or settings.MAL_RELATIONS_BATCH)
+    return {"titles": result.titles, "remaining": result.remaining, "error": result.error}

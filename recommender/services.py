@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
 
 from .ml import artifacts
@@ -31,8 +32,10 @@ from .models import CommunityRating, TrainingRun
 log = logging.getLogger(__name__)
 
 
-# Extra candidates ranked beyond n, so hidden (adult) titles can be dropped afterwards.
+# Extra candidates ranked beyond n, so hidden (adult) titles and the other entries of a
+# franchise can be dropped afterwards.
 ADULT_MARGIN = 200
+SPARE_CARDS = 5
 
 
 class NoModelError(RuntimeError):
@@ -204,6 +207,9 @@ def model_load(*, engine: str) -> LoadedModel:
 class Recommendation:
     anime: Anime
     score: float
+    franchise_size: int = 1
+    # True when the engine ranked a later entry and this is where its franchise starts.
+    entry_point: bool = False
 
 
 @dataclass
@@ -222,7 +228,9 @@ def recommendations_for_entries(
 
     Works for anyone, including people the model never saw: the list is turned into one
     row of the model's item space and scored in one pass. Titles on the list are never
-    recommended; adult titles only when the site shows them.
+    recommended; adult titles only when the site shows them. Franchise-aware: one title
+    per franchise, and the entry point of a series the list has not started instead of
+    its sequels, films or specials.
     """
     loaded = model_load(engine=engine)
     spec = _engine_spec(engine)
@@ -254,12 +262,25 @@ def recommendations_for_entries(
         for i, s in zip(idx[0], scores[0], strict=True)
         if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
     ]
-    visible = Anime.objects.filter(mal_id__in=[m for m, _ in candidates])
+    # One card per franchise; a sequel of a series not started becomes its entry point.
+    # The index holds the visible titles, so hidden ones drop out before any row is read;
+    # a few spare cards cover titles hidden since the index was built.
+    index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
+    cards = franchise_collapse(
+        ((m, s) for m, s in candidates if m in index),
+        watched=listed,
+        index=index,
+        limit=n + SPARE_CARDS,
+    )
+    visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
     if not settings.SHOW_ADULT_CONTENT:
         visible = visible.filter(is_adult=False)
     anime = visible.in_bulk()
-    picked = [(m, s) for m, s in candidates if m in anime][:n]
-    items = [Recommendation(anime[m], s) for m, s in picked]
+    items = [
+        Recommendation(anime[c.mal_id], c.score, c.franchise_size, c.replaced)
+        for c in cards
+        if c.mal_id in anime
+    ][:n]
     return RecommendationResult(
         engine,
         loaded.version,
