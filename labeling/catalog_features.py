@@ -116,7 +116,10 @@ def catalog_frame() -> pd.DataFrame:
     seasons = dict(Anime.Season.choices)
 
     def premiered(season: str, year) -> str:
-        return f"{seasons[season]} {int(year)}" if season and pd.notna(year) else ""
+        # The CSV writes "Spring 1998"; a synced title may know its year but no season.
+        if pd.isna(year):
+            return ""
+        return f"{seasons[season]} {int(year)}" if season else str(int(year))
 
     def number(column: str) -> pd.Series:
         return pd.to_numeric(raw[column], errors="coerce").astype("float64")
