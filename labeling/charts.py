@@ -9,7 +9,7 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 W, H = 640, 320
-LEFT, RIGHT, TOP, BOTTOM = 56, 20, 20, 48
+LEFT, RIGHT, TOP, BOTTOM = 56, 20, 40, 48
 AXIS = "#9aa0aa"
 GRID = "#2a2f3a"
 MODEL = "#5aa9ff"
@@ -75,14 +75,15 @@ def _nice_ticks(x_max: float, count: int = 6) -> list[float]:
 
 
 def _legend(entries: list[tuple[str, str, bool]]) -> list[str]:
-    out, x = [], LEFT + 10
+    # Above the plot area, so it never hides a point near 1.0.
+    out, x, y = [], LEFT, 14
     for text, color, dashed in entries:
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         out.append(
-            f'<line x1="{x}" x2="{x + 22}" y1="{TOP + 10}" y2="{TOP + 10}" stroke="{color}" '
+            f'<line x1="{x}" x2="{x + 22}" y1="{y}" y2="{y}" stroke="{color}" '
             f'stroke-width="3"{dash}/>'
         )
-        out.append(f'<text x="{x + 28}" y="{TOP + 14}" fill="#e8e8ea">{escape(text)}</text>')
+        out.append(f'<text x="{x + 28}" y="{y + 4}" fill="#e8e8ea">{escape(text)}</text>')
         x += 40 + 7 * len(text)
     return out
 
@@ -130,14 +131,20 @@ def pr_curve_svg(curve: dict, base_rate: float | None) -> SafeString | None:
     if len(precision) < 2:
         return None
     body = _axes(1.0, "recall (share of your likes found)", "precision", [0, 0.2, 0.4, 0.6, 0.8, 1])
-    pts = sorted(zip(recall, precision, strict=True))
-    path = " ".join("{:.1f},{:.1f}".format(*_xy(r, p, 0, 1)) for r, p in pts)
+    # Drawn as steps in the curve's own order (as scikit-learn's display does): sorting
+    # points that share a recall would draw a zigzag.
+    steps = []
+    for i, (r, p) in enumerate(zip(recall, precision, strict=True)):
+        if i:
+            steps.append(_xy(recall[i - 1], p, 0, 1))
+        steps.append(_xy(r, p, 0, 1))
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in steps)
     # Area under the curve, lightly filled: its size is (roughly) the average precision.
-    x0, y_base = _xy(0, 0, 0, 1)
-    x1, _ = _xy(1, 0, 0, 1)
-    first = "{:.1f},{:.1f}".format(*_xy(*pts[0], 0, 1))
+    x_first, _ = steps[0]
+    x_last, _ = steps[-1]
+    _, y_base = _xy(0, 0, 0, 1)
     body.append(
-        f'<polygon points="{x0:.1f},{y_base:.1f} {first} {path} {x1:.1f},{y_base:.1f}" '
+        f'<polygon points="{x_first:.1f},{y_base:.1f} {path} {x_last:.1f},{y_base:.1f}" '
         f'fill="{MODEL}" fill-opacity="0.15"/>'
     )
     body.append(f'<polyline points="{path}" fill="none" stroke="{MODEL}" stroke-width="3"/>')

@@ -99,6 +99,12 @@ class TasteTrainingRun(models.Model):
     def average_precision(self) -> float | None:
         return self.metrics.get("average_precision")
 
+    @property
+    def seconds_taken(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
 
 class TasteScores(models.Model):
     """P(like) of every catalog title under one member's current model version.
