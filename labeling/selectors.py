@@ -164,26 +164,27 @@ class LabelQueue:
     items: list[QueueItem]
 
 
-def _excluded_ids(*, user) -> np.ndarray:
-    """Titles never to ask about: labeled (skips too), on the list, or marked not interested."""
-    labeled = Label.objects.filter(user=user).values_list("anime_id", flat=True)
-    listed = ListEntry.objects.filter(user=user).values_list("anime_id", flat=True)
-    return np.fromiter({*labeled, *listed}, dtype=np.int64)
+def _answered_and_listed(*, user) -> tuple[np.ndarray, int]:
+    """Titles never to ask about again (labeled, skips too; on the list, or marked not
+    interested), and how many labels the member has given."""
+    labeled = list(Label.objects.filter(user=user).order_by().values_list("anime_id", flat=True))
+    listed = ListEntry.objects.filter(user=user).order_by().values_list("anime_id", flat=True)
+    return np.fromiter({*labeled, *listed}, dtype=np.int64), len(labeled)
 
 
-def _hidden_ids(*, user) -> np.ndarray:
-    if profile_for(user=user).show_adult:
-        return np.empty(0, dtype=np.int64)
-    return np.fromiter(
-        Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True), dtype=np.int64
-    )
-
-
-def _with_genres(ids: list[int]) -> dict[int, Anime]:
+def _visible_anime(ids: list[int], *, show_adult: bool) -> dict[int, Anime]:
     qs = Anime.objects.prefetch_related(
         Prefetch("genres", queryset=Genre.objects.only("id", "name"))
     )
+    if not show_adult:
+        qs = qs.filter(is_adult=False)
     return qs.in_bulk(ids)
+
+
+# Candidates fetched beyond the page: hidden (adult) or deleted titles are dropped after the
+# pick, which is cheaper than loading every adult id to mask them first.
+MARGIN = 10
+MAX_ROUNDS = 4
 
 
 def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
@@ -198,30 +199,40 @@ def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
 
     from .catalog_features import cold_start_mal_ids
 
-    blocked = np.union1d(_excluded_ids(user=user), _hidden_ids(user=user))
+    show_adult = profile_for(user=user).show_adult
+    blocked, n_labels = _answered_and_listed(user=user)
     scores = taste_scores_get(user=user)
     if scores is None:
         order = cold_start_mal_ids()
-        # Over-ask: rows deleted from the catalog since the order was cached are dropped.
-        picked = order[~np.isin(order, blocked)][: limit + 20]
-        anime = _with_genres(picked.tolist())
-        items = [QueueItem(anime[m], COLD_START, None) for m in picked.tolist() if m in anime]
+        order = order[~np.isin(order, blocked)]
+        items: list[QueueItem] = []
+        start = 0
+        while len(items) < limit and start < len(order):
+            batch = order[start : start + limit - len(items) + MARGIN].tolist()
+            start += len(batch)
+            anime = _visible_anime(batch, show_adult=show_adult)
+            items += [QueueItem(anime[m], COLD_START, None) for m in batch if m in anime]
         return LabelQueue(COLD_START, "", items[:limit])
     ids, proba, version = scores
+    proba = proba.astype(np.float64)
     eligible = ~np.isin(ids, blocked)
-    seed = [user.pk, Label.objects.filter(user=user).count()]
-    chosen = select_queue(
-        proba.astype(np.float64),
-        eligible,
-        n=limit + 20,
-        strategy="uncertainty",
-        exploration=settings.TASTE_EXPLORATION,
-        rng=np.random.default_rng(seed),
-    )
-    anime = _with_genres([int(ids[row]) for row, _ in chosen])
-    items = [
-        QueueItem(anime[int(ids[row])], reason, float(proba[row]))
-        for row, reason in chosen
-        if int(ids[row]) in anime
-    ]
+    items = []
+    for _ in range(MAX_ROUNDS):
+        chosen = select_queue(
+            proba,
+            eligible,
+            n=limit + MARGIN,
+            strategy="uncertainty",
+            exploration=settings.TASTE_EXPLORATION,
+            rng=np.random.default_rng([user.pk, n_labels]),
+        )
+        anime = _visible_anime([int(ids[row]) for row, _ in chosen], show_adult=show_adult)
+        items = [
+            QueueItem(anime[int(ids[row])], reason, float(proba[row]))
+            for row, reason in chosen
+            if int(ids[row]) in anime
+        ]
+        if len(items) >= limit or len(chosen) < limit + MARGIN:
+            break
+        eligible[[row for row, _ in chosen if int(ids[row]) not in anime]] = False
     return LabelQueue("uncertainty", version, items[:limit])

@@ -108,3 +108,19 @@ def test_queue_limit_is_validated(alice_client, catalog, limit):
 
 def test_queue_is_only_for_members(client, catalog):
     assert client.get(QUEUE).status_code == 403
+
+
+def test_hidden_titles_crowding_the_uncertain_zone_do_not_shorten_the_page(
+    alice_client, alice, catalog
+):
+    from tests.catalog.factories import AnimeFactory
+
+    adult = [AnimeFactory(mal_id=6000 + i, genres=["Hentai"], is_adult=True) for i in range(30)]
+    # The model is unsure only about adult titles; the page must still fill with others.
+    plant_scores(
+        alice,
+        catalog + adult,
+        lambda a: 0.5 if a.is_adult else (0.7 if a.mal_id < 1005 else 0.99),
+    )
+    ids = queue_ids(alice_client, limit=5)
+    assert sorted(ids) == [1000, 1001, 1002, 1003, 1004]
