@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from . import charts
 from .api import QueueTitleOutput
 from .models import Label, TasteTrainingRun
-from .selectors import label_queue_for_user, labeling_progress, taste_run_list
+from .selectors import label_queue_for_user, labeling_progress, profile_for, taste_run_list
 from .services import label_delete, label_save, taste_training_request
 
 PREFETCH = 10
@@ -91,6 +91,7 @@ def model_page(request: HttpRequest) -> HttpResponse:
         "progress": labeling_progress(user=request.user),
         "learning_curve": charts.learning_curve_svg(list(reversed(done))),
         "retrain_every": settings.TASTE_RETRAIN_EVERY,
+        "labels_from_list": profile_for(user=request.user).labels_from_list,
     }
     if latest is not None:
         context["pr_curve"] = charts.pr_curve_svg(
