@@ -12,6 +12,7 @@
   var busy = false;
   var refilling = false;
   var polling = null;
+  var modelVersion = root.dataset.modelVersion || "";
   var PLACEHOLDER = root.dataset.placeholder;
   queue.forEach(function (item) { seen[item.mal_id] = true; });
 
@@ -114,6 +115,13 @@
     var total = parseInt(root.dataset.retrainEvery || "10", 10);
     fill.style.width = Math.round(100 * (total - Math.min(total, p.labels_until_retrain)) / total) + "%";
     $("ps-status").hidden = !p.training_status;
+    if (p.model_version && p.model_version !== modelVersion) {
+      // A retrained model has new doubts: keep the card on screen, ask about those next.
+      modelVersion = p.model_version;
+      queue.slice(1).forEach(function (item) { delete seen[item.mal_id]; });
+      queue = queue.slice(0, 1);
+      refill();
+    }
     if (p.training_status && !polling) polling = setInterval(poll, 3000);
     if (!p.training_status && polling) { clearInterval(polling); polling = null; }
   }
@@ -207,6 +215,7 @@
     model_average_precision: $("ps-ap").textContent === "–" ? null : parseFloat($("ps-ap").textContent),
     labels_until_retrain: parseInt($("ps-next").textContent, 10),
     training_status: $("ps-status").hidden ? "" : "running",
+    model_version: modelVersion,
   });
   refill();
 })();
