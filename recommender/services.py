@@ -160,6 +160,10 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     run.state, run.version, run.metrics = TrainingRun.State.DONE, version, metrics
     run.finished_at = timezone.now()
     run.save(update_fields=["state", "version", "metrics", "finished_at"])
+    # A new version ranks differently: every member's stored recommendations refresh.
+    from .tasks import refresh_all_user_recommendations_task
+
+    transaction.on_commit(lambda: refresh_all_user_recommendations_task.delay("retrain"))
     return run
 
 
