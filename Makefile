@@ -63,6 +63,7 @@ import-catalog: migrate ## Import a catalog CSV: make import-catalog DATA=../sha
 bench: venv ## Run the benchmarks on ../shared/data (results in bench/results/)
 	mkdir -p bench/results
 	$(BIN)/python bench/catalog_sync.py --json bench/results/catalog_sync.json
+	$(BIN)/python bench/list_import.py --json bench/results/list_import.json
 	$(BIN)/python bench/knn_baseline.py --data ../shared/data --json bench/results/knn_baseline.json
 	$(BIN)/python bench/offline_eval.py --data ../shared/data --json bench/results/offline_eval.json \
 		--plot bench/results/offline_eval_ndcg.png

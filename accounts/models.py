@@ -66,3 +66,97 @@ class ListEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} · {self.anime_id}: {self.status} {self.score}"
+
+
+class ImportRun(models.Model):
+    """One list import (MAL username or XML export); pages and the API read progress here.
+
+    Progress lives on this row, not in Celery's result backend: queued -> running -> done |
+    failed. At most one queued-or-running import per member, enforced by a partial unique
+    constraint (not a check-then-act), so two clicks or a redelivered task cannot race.
+    """
+
+    class Source(models.TextChoices):
+        MAL_API = "mal_api", "MyAnimeList username"
+        XML = "xml", "MyAnimeList XML export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_runs"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    mal_username = models.CharField(max_length=32, blank=True, default="")
+    filename = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=80, blank=True, default="", help_text="What it does now.")
+    # An XML upload is parsed and validated in the request (a bad file never becomes a run);
+    # its entries wait here for the task and are cleared once applied.
+    entries = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    titles_fetched = models.PositiveIntegerField(default=0)
+    # Titles neither in the catalog nor fetchable from MAL: [{"mal_id": .., "title": ..}].
+    missing = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_import_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} of {self.user_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.processed / self.total) if self.total else 0
+
+
+class ApiToken(models.Model):
+    """A named API key for scripts; a member may hold several and revoke each.
+
+    Only a SHA-256 of the key is stored (keys are 256-bit random, so a fast hash is enough,
+    as GitHub does for its tokens); the key itself is shown once, when it is created.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=64)
+    prefix = models.CharField(max_length=12, help_text="Start of the key, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix}… of {self.user_id}"

@@ -146,9 +146,20 @@ AUTHENTICATION_BACKENDS = [
 ]
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# "optional": a confirmation mail is sent at sign-up (and on a new address) but login is not
+# blocked; set "mandatory" to require it.
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 LOGIN_REDIRECT_URL = "/"
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Mail: the console locally; EMAIL_URL (smtp+tls://user:password@host:587) in production.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Animender <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -176,9 +187,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 24,
     "EXCEPTION_HANDLER": "animender.api_errors.exception_handler",
+    # Session for the browser (CSRF enforced), named API tokens for scripts.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
     ],
+    # Scopes used by animender.api_access: per member on /api/me/..., per IP on token login.
+    "DEFAULT_THROTTLE_RATES": {
+        "me": env.str("API_ME_THROTTLE_RATE", default="300/min"),
+        "me_import": env.str("API_IMPORT_THROTTLE_RATE", default="20/hour"),
+        "token_obtain": env.str("API_TOKEN_THROTTLE_RATE", default="10/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Animender API",
@@ -189,7 +208,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"EngineEnum": "recommender.models.Engine"},
+    "ENUM_NAME_OVERRIDES": {
+        "EngineEnum": "recommender.models.Engine",
+        # Import and training runs share one queued/running/done/failed choice set.
+        "RunStateEnum": "recommender.models.TrainingRun.State",
+        "ListStatusEnum": "accounts.models.ListEntry.Status",
+        "ListTabEnum": "accounts.selectors.LIST_TABS",
+    },
 }
 
 # Celery: no broker -> tasks run eagerly in-process (the quick start needs no service).
@@ -235,6 +260,14 @@ MAL_BACKOFF_MAX_SECONDS = env.float("MAL_BACKOFF_MAX_SECONDS", default=300.0)
 MAL_REQUEST_INTERVAL_SECONDS = env.float("MAL_REQUEST_INTERVAL_SECONDS", default=1.0)
 # Titles per background related_anime batch (one details request each).
 MAL_RELATIONS_BATCH = env.int("MAL_RELATIONS_BATCH", default=600)
+
+# List import: caps on an uploaded MAL export, compressed and after gunzip (a 10k-title
+# export is about 8 MB of XML, 1 MB gzipped), and on titles fetched from MAL per import.
+LIST_IMPORT_MAX_UPLOAD_BYTES = env.int("LIST_IMPORT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+LIST_IMPORT_MAX_XML_BYTES = env.int("LIST_IMPORT_MAX_XML_BYTES", default=64 * 1024 * 1024)
+LIST_IMPORT_MAX_DETAIL_FETCHES = env.int("LIST_IMPORT_MAX_DETAIL_FETCHES", default=200)
+# A running import whose heartbeat is older than this is taken as dead (worker killed).
+LIST_IMPORT_STALE_SECONDS = env.int("LIST_IMPORT_STALE_SECONDS", default=30 * 60)
 
 # Catalog
 ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")

@@ -66,6 +66,15 @@ class MalNotFound(MalError):
     pass
 
 
+class MalUserNotFound(MalNotFound):
+    """404 on ``users/{name}/animelist``: MAL has no member by that name."""
+
+
+class MalListPrivate(MalForbidden):
+    """403 on a run's first ``users/{name}/animelist`` call with a valid client id: the list
+    is not public (a client id reads public lists only, mal-api.md §1)."""
+
+
 class MalThrottled(MalError):
     """429, or 403 after the run had successes ("DoS detected"); retries are exhausted."""
 
@@ -273,11 +282,36 @@ class MalClient:
         self, user_name: str, *, status: str | None = None, sort: str = "list_updated_at"
     ) -> Iterator[UserListEntry]:
         """Every entry of a public list (or ``@me`` with OAuth), newest edit first."""
-        params = {"sort": sort, **({"status": status} if status else {})}
-        fields = ",".join(LIST_FIELDS) + f",list_status{{{LIST_STATUS_FIELDS}}}"
-        for page in self.pages(f"users/{user_name}/animelist", params, fields=fields):
+        for page in self.user_animelist_pages(user_name, status=status, sort=sort):
             for record, item in zip(page.records, page.items, strict=True):
                 yield UserListEntry(anime=record, list_status=_list_status(item.get("list_status")))
+
+    def user_animelist_pages(
+        self, user_name: str, *, status: str | None = None, sort: str = "list_updated_at"
+    ) -> Iterator[Page]:
+        """Pages of up to 1000 entries; the items carry ``list_status``. Raises
+        MalUserNotFound / MalListPrivate for an unknown member or a private list."""
+        user_name = _user_name(user_name)
+        params = {"sort": sort, **({"status": status} if status else {})}
+        fields = ",".join(LIST_FIELDS) + f",list_status{{{LIST_STATUS_FIELDS}}}"
+        pages = self.pages(f"users/{user_name}/animelist", params, fields=fields)
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except (MalNotFound, MalForbidden) as exc:
+                raise _user_list_error(user_name, exc) from None
+            yield page
+
+    def user_animelist_check(self, user_name: str) -> None:
+        """One cheap request that fails like a full import would (unknown user, private
+        list, MAL down), so a form can say so at once."""
+        user_name = _user_name(user_name)
+        try:
+            self._get(f"users/{user_name}/animelist", {"limit": 1, "fields": "id"})
+        except (MalNotFound, MalForbidden) as exc:
+            raise _user_list_error(user_name, exc) from None
 
     def pages(
         self, endpoint: str, params: dict, *, offset: int = 0, fields: str | None = None
@@ -396,6 +430,31 @@ class MalClient:
             if remaining > 0:
                 self._sleep(remaining)
         self._last_request_at = self._clock()
+
+
+def _user_list_error(user_name: str, exc: MalError) -> MalError:
+    """A user-list 404 or first-call 403, said in the member's terms."""
+    kwargs = dict(status=exc.status, code=exc.code, url=exc.url)
+    if isinstance(exc, MalNotFound):
+        return MalUserNotFound(f"MyAnimeList has no user named {user_name!r}.", **kwargs)
+    return MalListPrivate(
+        f"The anime list of {user_name!r} is private on MyAnimeList; make it public there "
+        "(Account Settings, Privacy), or upload your XML export.",
+        **kwargs,
+    )
+
+
+def _user_name(raw: str) -> str:
+    """MAL user names are 2-16 letters, digits, '_' or '-'; anything else cannot exist and
+    must not reach the URL path."""
+    name = (raw or "").strip()
+    if name == "@me":
+        return name
+    if not 2 <= len(name) <= 16 or not all(
+        c.isascii() and (c.isalnum() or c in "_-") for c in name
+    ):
+        raise MalUserNotFound(f"{name!r} is not a valid MyAnimeList user name.")
+    return name
 
 
 def _next_offset(next_url: object) -> int | None:

@@ -56,14 +56,23 @@ def _engine_spec(engine: str):
 
 
 def interactions_frame() -> pd.DataFrame:
-    """All training interactions as ``user_id, anime_id, rating`` (community data).
+    """All training interactions as ``user_id, anime_id, rating``.
 
-    Platform members' own lists join here once they exist (accounts issue).
+    The imported community ratings, plus every platform member's list
+    (``accounts.selectors.list_training_rows``: scores, and completed-unscored as -1).
+    Members live in their own id space, ``user_id = -user.pk``, which cannot collide with
+    the data set's positive member ids. One row per user and title.
     """
-    rows = np.array(
+    from accounts.selectors import list_training_rows
+
+    community = np.array(
         CommunityRating.objects.values_list("member", "anime_id", "score"), dtype=np.int64
     ).reshape(-1, 3)
-    return pd.DataFrame(rows, columns=["user_id", "anime_id", "rating"])
+    platform = np.array(list_training_rows(), dtype=np.int64).reshape(-1, 3)
+    frame = pd.DataFrame(
+        np.concatenate([community, platform]), columns=["user_id", "anime_id", "rating"]
+    )
+    return frame.drop_duplicates(["user_id", "anime_id"], keep="last", ignore_index=True)
 
 
 def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matrix]:

@@ -1,0 +1,66 @@
+"""Template helpers for the list controls shown on catalog pages."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django import template
+
+from accounts.forms import SCORE_LABELS
+from accounts.models import ListEntry, Profile
+from accounts.selectors import list_entry_states
+
+register = template.Library()
+
+_CACHE_ATTR = "_animender_list_states"
+
+
+@register.simple_tag(takes_context=True)
+def list_entry_of(context, anime):
+    """The member's entry for ``anime`` (or None). The first call in a request loads the
+    member's whole list in one narrow query, so a grid of 24 cards costs one query."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    states = getattr(request, _CACHE_ATTR, None)
+    if states is None:
+        states = list_entry_states(user=user)
+        setattr(request, _CACHE_ATTR, states)
+    state = states.get(anime.mal_id)
+    if state is None:
+        return None
+    status, score, episodes, not_interested = state
+    return SimpleNamespace(
+        status=status, score=score, episodes_watched=episodes, not_interested=not_interested
+    )
+
+
+@register.simple_tag
+def list_status_choices():
+    return ListEntry.Status.choices
+
+
+@register.simple_tag
+def list_score_choices():
+    return [(s, f"{s} · {SCORE_LABELS[s]}") for s in range(10, 0, -1)]
+
+
+@register.filter
+def title_in(anime, language: str) -> str:
+    """The title in the member's preferred language, falling back to MAL's main title."""
+    if language == Profile.TitleLanguage.ENGLISH and anime.title_english:
+        return anime.title_english
+    if language == Profile.TitleLanguage.JAPANESE and anime.title_japanese:
+        return anime.title_japanese
+    return anime.title
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return dict(ListEntry.Status.choices).get(value, "")
+
+
+@register.filter
+def lookup(mapping: dict, key):
+    return mapping.get(key, "")

@@ -1,0 +1,202 @@
+"""List controls on title pages and cards (with and without JavaScript), and My list."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import ListEntry
+
+pytestmark = pytest.mark.django_db
+
+FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+
+
+def test_title_page_shows_controls_to_members_and_a_login_link_to_others(client, alice, titles):
+    anon = client.get("/anime/1/").content.decode()
+    assert "Log in</a> to rate it" in anon and "data-list-controls" not in anon
+    client.force_login(alice)
+    page = client.get("/anime/1/").content.decode()
+    assert 'action="/me/list/1/"' in page and "Add to list…" in page
+    assert "list_controls.js" in page
+
+
+def test_controls_work_without_javascript(alice_client, alice, titles):
+    response = alice_client.post(
+        "/me/list/1/",
+        {"status": "completed", "score": "9", "episodes_watched": "26", "next": "/anime/1/"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/anime/1/"
+    entry = ListEntry.objects.get(user=alice)
+    assert (entry.status, entry.score, entry.episodes_watched) == ("completed", 9, 26)
+    page = alice_client.get("/anime/1/").content.decode()
+    assert "Saved “Cowboy Bebop”." in page
+    assert '<option value="completed" selected>' in page and '<option value="9" selected>' in page
+
+
+def test_controls_by_fetch_return_the_fresh_partial(alice_client, alice, titles):
+    response = alice_client.post(
+        "/me/list/6/", {"status": "watching", "score": "", "compact": "1"}, **FETCH
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith("<form") and "<html" not in html
+    assert '<option value="watching" selected>' in html and "Saved" in html
+    assert 'name="compact" value="1"' in html
+    # A score alone means seen; clearing everything removes the entry.
+    alice_client.post("/me/list/30/", {"status": "", "score": "8"}, **FETCH)
+    seen = ListEntry.objects.get(user=alice, anime_id=30)
+    assert (seen.status, seen.episodes_watched) == ("completed", 12)  # all episodes, as MAL
+    removed = alice_client.post("/me/list/6/", {"status": "", "score": ""}, **FETCH)
+    assert "Removed" in removed.content.decode()
+    assert not ListEntry.objects.filter(user=alice, anime_id=6).exists()
+
+
+def test_not_interested_alone_hides_a_title(alice_client, alice, titles):
+    alice_client.post("/me/list/5/", {"not_interested": "on"}, **FETCH)
+    entry = ListEntry.objects.get(user=alice, anime_id=5)
+    assert entry.not_interested and entry.status == ""
+    from accounts.selectors import list_entry_excluded_anime_ids
+
+    assert list_entry_excluded_anime_ids(user=alice) == {5}
+
+
+def test_controls_reject_bad_values_and_keep_the_entry(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=8)
+    bad = alice_client.post("/me/list/1/", {"status": "binging", "score": "11"}, **FETCH)
+    assert bad.status_code == 400
+    assert "Select a valid choice" in bad.content.decode()
+    plain = alice_client.post("/me/list/1/", {"status": "completed", "episodes_watched": "-3"})
+    assert plain.status_code == 302
+    assert "Not saved" in alice_client.get(plain["Location"]).content.decode()
+    entry = ListEntry.objects.get(user=alice)
+    assert (entry.status, entry.score, entry.episodes_watched) == ("completed", 8, 0)
+    assert alice_client.post("/me/list/424242/", {"status": "completed"}).status_code == 404
+
+
+def test_controls_refuse_open_redirects(alice_client, titles):
+    response = alice_client.post(
+        "/me/list/1/", {"status": "completed", "next": "https://evil.example/"}
+    )
+    assert response["Location"] == "/anime/1/"
+
+
+def test_controls_need_csrf_and_a_login(alice, titles):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post("/me/list/1/", {"status": "completed"}).status_code == 403
+    anon = Client()
+    response = anon.post("/me/list/1/", {"status": "completed"})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert not ListEntry.objects.exists()
+
+
+def test_browse_cards_carry_compact_controls_with_one_query(
+    alice_client, alice, titles, django_assert_max_num_queries
+):
+    ListEntry.objects.create(user=alice, anime_id=6, status="watching", score=7)
+    page = alice_client.get("/anime/").content.decode()
+    assert page.count("data-list-controls") == 5
+    assert page.count('name="compact" value="1"') == 5
+    assert '<option value="watching" selected>' in page
+    with django_assert_max_num_queries(12):  # the list state is one query, not one per card
+        alice_client.get("/anime/")
+
+
+def test_my_list_tabs_sort_filter_and_stats(alice_client, alice, titles):
+    rows = [(1, "completed", 9), (5, "completed", 7), (6, "watching", None), (30, "dropped", 3)]
+    for mal_id, status, score in rows:
+        ListEntry.objects.create(user=alice, anime_id=mal_id, status=status, score=score)
+    ListEntry.objects.create(user=alice, anime_id=32, not_interested=True)
+    page = alice_client.get("/me/list/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Completed <small>2</small>" in html and "Not interested <small>1</small>" in html
+    assert [e.anime_id for e in page.context["entries"]] != []
+    assert {e.anime_id for e in page.context["entries"]} == {1, 5, 6, 30}
+    stats = page.context["stats"]
+    assert stats.entries == 4 and stats.scored == 3 and round(stats.mean_score, 2) == 6.33
+    assert [b["count"] for b in stats.score_bars] == [0, 0, 1, 0, 0, 0, 1, 0, 1, 0]
+    assert stats.genres[0] == {"name": "Action", "count": 3, "mean_score": 8.0, "pct": 100}
+    assert 'class="score-chart"' in html and "Score distribution: 1: 0" in html
+    completed = alice_client.get("/me/list/", {"status": "completed", "sort": "score"})
+    assert [e.anime_id for e in completed.context["entries"]] == [1, 5]
+    by_title = alice_client.get("/me/list/", {"q": "bebop", "sort": "title"})
+    assert [e.anime_id for e in by_title.context["entries"]] == [1, 5]
+    mecha = alice_client.get("/me/list/", {"genre": "Mecha"})
+    assert [e.anime_id for e in mecha.context["entries"]] == [30]
+    hidden = alice_client.get("/me/list/", {"status": "not_interested"})
+    assert [e.anime_id for e in hidden.context["entries"]] == [32]
+    assert alice_client.get("/me/list/", {"status": "binging"}).status_code == 400
+
+
+def test_my_list_shows_titles_in_the_chosen_language(alice_client, alice, titles):
+    from accounts.services import profile_update
+
+    titles[30].title_english = "Neon Genesis Evangelion (EN)"
+    titles[30].save()
+    ListEntry.objects.create(user=alice, anime_id=30, status="completed", score=8)
+    profile_update(user=alice, title_language="english")
+    assert "Neon Genesis Evangelion (EN)" in alice_client.get("/me/list/").content.decode()
+
+
+def test_my_list_escapes_titles(alice_client, alice):
+    from tests.catalog.factories import AnimeFactory
+
+    AnimeFactory(mal_id=777, title="<script>alert(1)</script>")
+    ListEntry.objects.create(user=alice, anime_id=777, status="completed", score=5)
+    html = alice_client.get("/me/list/").content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_adult_titles_follow_the_members_setting(alice_client, alice):
+    from accounts.services import profile_update
+    from tests.catalog.factories import AnimeFactory
+
+    AnimeFactory(mal_id=888, title="Adult title", is_adult=True)
+    ListEntry.objects.create(user=alice, anime_id=888, status="completed", score=5)
+    off = alice_client.get("/me/list/")
+    assert "Adult title" not in off.content.decode() and off.context["stats"].hidden_adult == 1
+    profile_update(user=alice, show_adult=True)
+    assert "Adult title" in alice_client.get("/me/list/").content.decode()
+
+
+def test_personal_pages_are_login_only_and_show_only_the_owners_list(
+    client, alice, charlie, titles
+):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    for url in ["/me/list/", "/me/import/", "/me/settings/", "/me/delete/", "/me/list/export.xml"]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    client.force_login(charlie)
+    html = client.get("/me/list/").content.decode()
+    assert "Cowboy Bebop" not in html and "Nothing here yet" in html
+    assert b"Cowboy Bebop" not in client.get("/me/list/export.xml").content
+    client.post("/me/list/1/", {"status": "dropped", "score": "1"})
+    assert ListEntry.objects.get(user=alice).score == 9
+
+
+def test_export_pages_download_the_list(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    xml = alice_client.get("/me/list/export.xml")
+    assert xml["Content-Disposition"].startswith('attachment; filename="animelist_alice_')
+    assert b"<series_title><![CDATA[Cowboy Bebop]]></series_title>" in xml.content
+    csv_text = alice_client.get("/me/list/export.csv").content.decode()
+    assert "1,Cowboy Bebop,completed,9,0,false," in csv_text
+
+
+def test_public_list_only_when_the_member_opts_in(client, alice, charlie, titles):
+    from accounts.services import profile_update
+
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    ListEntry.objects.create(user=alice, anime_id=32, not_interested=True)
+    client.force_login(charlie)
+    assert client.get("/users/alice/list/").status_code == 404  # private by default
+    assert client.get("/users/nobody/list/").status_code == 404
+    profile_update(user=alice, list_private=False)
+    page = client.get("/users/alice/list/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Cowboy Bebop" in html and "★ 9" in html
+    assert "End of Evangelion" not in html  # "not interested" stays personal
+    assert "data-list-controls" not in html  # read-only
+    assert Client().get("/users/alice/list/").status_code == 200  # public means anyone
