@@ -267,10 +267,10 @@ def recommendations_for_entries(
         if m not in listed
     ]
     # One card per franchise; a sequel of a series not started becomes its entry point.
-    # The index holds the visible titles, so hidden ones drop out before any row is read;
-    # a few spare cards cover titles hidden since the index was built.
+    # The index knows the hidden titles, so they drop out before any row is read; a few
+    # spare cards cover titles hidden since the index was built.
     index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
-    indexed = [(m, s) for m, s in candidates if m in index]
+    indexed = [(m, s) for m, s in candidates if m not in index.hidden]
     items: list[Recommendation] = []
     for limit in (n + SPARE_CARDS, None):
         cards = franchise_collapse(indexed, watched=listed, index=index, limit=limit)

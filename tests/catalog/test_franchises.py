@@ -157,4 +157,10 @@ def test_index_from_the_database_uses_synced_relations(settings):
     index = franchise_index(show_adult=False)
     assert index.members(2) == (1, 2)
     assert 3 not in index.franchise_of and index.members(3) == (3,)
+    assert index.hidden == {3}  # left out as adult, so rankings can drop it unread
+    assert franchise_index(show_adult=True).hidden == frozenset()
+    # A title added after the build is not hidden: it stands alone until the next rebuild.
+    Anime.objects.create(mal_id=4, title="Brand New", media_type="tv")
+    index = franchise_index(show_adult=False)
+    assert 4 not in index.hidden and index.members(4) == (4,)
     franchise_index_invalidate()
