@@ -50,7 +50,7 @@ _SUFFIX = re.compile(
       | (?:season|series|stage|part|cour|vol|volume|chapter)\s*\d+
       | (?:the\s+)?movie(?:\s*\d+)?
       | gekijouban | specials? | ova | oad | oav | ona | tv | recap | picture\s+drama
-      | (?:ii|iii|iv|v|vi|\d{1, 2})
+      | (?:ii|iii|iv|v|vi|\d{{1,2}})
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )

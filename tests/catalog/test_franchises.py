@@ -37,6 +37,8 @@ FAN = {BEBOP, FMA_B}  # the issue's user: a fan of Cowboy Bebop and FMA: Brother
         ("Re:Zero kara Hajimeru 2nd Season", "re zero kara hajimeru"),
         ("Re:Creators", "re creators"),  # "Re:" is part of the name, not a subtitle
         ("Gintama°", "gintama"),
+        ("Steins;Gate 0", "steins gate"),
+        ("Teekyuu 4", "teekyuu"),
         ("Hunter x Hunter (2011)", "hunter x hunter 2011"),  # a remake is its own series
         ("JoJo no Kimyou na Bouken (TV)", "jojo no kimyou na bouken"),
         ("Death Note", "death note"),
