@@ -50,7 +50,7 @@ _SUFFIX = re.compile(
       | (?:season|series|stage|part|cour|vol|volume|chapter)\s*\d+
       | (?:the\s+)?movie(?:\s*\d+)?
       | gekijouban | specials? | ova | oad | oav | ona | tv | recap | picture\s+drama
-      | (?:ii|iii|iv|v|vi|\d{1, 2})
+      | (?:ii|iii|iv|v|vi|\d{{1,2}})
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -98,10 +98,9 @@ class FranchiseIndex:
     franchise_of: dict[int, int] = field(default_factory=dict)  # mal_id -> franchise id
     members_of: dict[int, tuple[int, ...]] = field(default_factory=dict)  # entry point first
     media_type: dict[int, str] = field(default_factory=dict)  # every indexed title
-
-    def __contains__(self, mal_id: int) -> bool:
-        """Whether the title was indexed (the database index holds visible titles only)."""
-        return mal_id in self.media_type
+    # Titles left out because they are hidden (adult); a title neither indexed nor hidden
+    # is newer than the index and stands alone until the next rebuild.
+    hidden: frozenset[int] = frozenset()
 
     def members(self, mal_id: int) -> tuple[int, ...]:
         return self.members_of.get(self.franchise_of.get(mal_id, -1), (mal_id,))
@@ -326,7 +325,14 @@ def _build_from_db(*, show_adult: bool) -> FranchiseIndex:
         TitleFacts(m, t, mt or "", sd or "", sy, nm, synced is not None)
         for m, t, mt, sd, sy, nm, synced in rows.iterator(chunk_size=5000)
     ]
+    hidden = (
+        frozenset()
+        if show_adult
+        else frozenset(Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
+    )
     relations = AnimeRelation.objects.filter(relation_type__in=FRANCHISE_RELATIONS).values_list(
         "anime_id", "related_id", "relation_type"
     )
-    return franchise_index_build(titles, relations.iterator(chunk_size=5000))
+    index = franchise_index_build(titles, relations.iterator(chunk_size=5000))
+    index.hidden = hidden
+    return index

@@ -12,6 +12,7 @@ import logging
 import math
 import tempfile
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from .services import interactions_frame
 log = logging.getLogger(__name__)
 
 COMMUNITY_DATA = "community ratings in the database"
+# Longer than evaluate_engines_task's hard time limit plus a long queue wait.
+STALE_AFTER = timedelta(hours=6)
 
 
 class EvaluationBusyError(RuntimeError):
@@ -65,6 +68,14 @@ def evaluation_run_enqueue(
     unknown = set(engines or []) - set(evaluation_engines())
     if unknown:
         raise ValueError(f"unknown engines: {', '.join(sorted(unknown))}")
+    # A run still "active" long after the task's hard limit belongs to a worker that died;
+    # without this it would block every later evaluation.
+    EvaluationRun.objects.filter(active=True, created_at__lt=timezone.now() - STALE_AFTER).update(
+        state=EvaluationRun.State.FAILED,
+        active=None,
+        finished_at=timezone.now(),
+        error="Abandoned: still active long after the task time limit (worker died?).",
+    )
     try:
         with transaction.atomic():
             run = EvaluationRun.objects.create(

@@ -261,30 +261,34 @@ def recommendations_for_entries(
     # and one query over the candidates fetches the rows that may be shown.
     want = min(len(loaded.item_ids), n + len(listed) + ADULT_MARGIN)
     idx, scores = loaded.model.recommend(row, n=want)
+    finite = np.isfinite(scores[0])
+    # Plain ints and floats once, not a numpy scalar per element (hundreds per request).
     candidates = [
-        (int(loaded.item_ids[i]), float(s))
-        for i, s in zip(idx[0], scores[0], strict=True)
-        if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
+        (m, s)
+        for m, s in zip(
+            loaded.item_ids[idx[0][finite]].tolist(), scores[0][finite].tolist(), strict=True
+        )
+        if m not in listed
     ]
     # One card per franchise; a sequel of a series not started becomes its entry point.
-    # The index holds the visible titles, so hidden ones drop out before any row is read;
-    # a few spare cards cover titles hidden since the index was built.
+    # The index knows the hidden titles, so they drop out before any row is read; a few
+    # spare cards cover titles hidden since the index was built.
     index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
-    cards = franchise_collapse(
-        ((m, s) for m, s in candidates if m in index),
-        watched=listed,
-        index=index,
-        limit=n + SPARE_CARDS,
-    )
-    visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
-    if not settings.SHOW_ADULT_CONTENT:
-        visible = visible.filter(is_adult=False)
-    anime = visible.in_bulk()
-    items = [
-        Recommendation(anime[c.mal_id], c.score, c.franchise_size, c.replaced)
-        for c in cards
-        if c.mal_id in anime
-    ][:n]
+    indexed = [(m, s) for m, s in candidates if m not in index.hidden]
+    items: list[Recommendation] = []
+    for limit in (n + SPARE_CARDS, None):
+        cards = franchise_collapse(indexed, watched=listed, index=index, limit=limit)
+        visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
+        if not settings.SHOW_ADULT_CONTENT:
+            visible = visible.filter(is_adult=False)
+        anime = visible.in_bulk()
+        items = [
+            Recommendation(anime[c.mal_id], c.score, c.franchise_size, c.replaced)
+            for c in cards
+            if c.mal_id in anime
+        ][:n]
+        if len(items) == n or len(cards) < (limit or 0):
+            break  # enough, or nothing more to collapse; else many were hidden just now
     return RecommendationResult(
         engine,
         loaded.version,

@@ -24,8 +24,7 @@ def _fast_hasher(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_franchise_index():
-    # The index is cached per process for minutes; every test has its own catalog, and list
-    # changes now build the index (recommendation refreshes run in-process when eager).
+    # The franchise index is cached per process; each test has its own catalog.
     from catalog.franchises import franchise_index_invalidate
 
     franchise_index_invalidate()

@@ -37,6 +37,8 @@ FAN = {BEBOP, FMA_B}  # the issue's user: a fan of Cowboy Bebop and FMA: Brother
         ("Re:Zero kara Hajimeru 2nd Season", "re zero kara hajimeru"),
         ("Re:Creators", "re creators"),  # "Re:" is part of the name, not a subtitle
         ("Gintama°", "gintama"),
+        ("Steins;Gate 0", "steins gate"),
+        ("Teekyuu 4", "teekyuu"),
         ("Hunter x Hunter (2011)", "hunter x hunter 2011"),  # a remake is its own series
         ("JoJo no Kimyou na Bouken (TV)", "jojo no kimyou na bouken"),
         ("Death Note", "death note"),
@@ -157,4 +159,10 @@ def test_index_from_the_database_uses_synced_relations(settings):
     index = franchise_index(show_adult=False)
     assert index.members(2) == (1, 2)
     assert 3 not in index.franchise_of and index.members(3) == (3,)
+    assert index.hidden == {3}  # left out as adult, so rankings can drop it unread
+    assert franchise_index(show_adult=True).hidden == frozenset()
+    # A title added after the build is not hidden: it stands alone until the next rebuild.
+    Anime.objects.create(mal_id=4, title="Brand New", media_type="tv")
+    index = franchise_index(show_adult=False)
+    assert 4 not in index.hidden and index.members(4) == (4,)
     franchise_index_invalidate()

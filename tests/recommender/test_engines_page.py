@@ -113,6 +113,18 @@ def test_failed_run_is_shown_and_frees_the_slot(client, django_capture_on_commit
     assert second.state == "queued"
 
 
+@pytest.mark.django_db
+def test_a_run_abandoned_by_a_dead_worker_does_not_block_forever():
+    stuck = evaluation_run_enqueue(quick=True, engines=ENGINES)
+    with pytest.raises(EvaluationBusyError):
+        evaluation_run_enqueue(quick=True, engines=ENGINES)
+    EvaluationRun.objects.filter(pk=stuck.pk).update(created_at="2020-01-01T00:00:00Z")
+    fresh = evaluation_run_enqueue(quick=True, engines=ENGINES)
+    stuck.refresh_from_db()
+    assert (stuck.state, stuck.active, fresh.state) == ("failed", None, "queued")
+    assert "Abandoned" in stuck.error
+
+
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
 def test_evaluation_runs_on_a_real_worker_through_redis(redis_broker, community):
