@@ -26,7 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ListEntry
-from catalog.franchises import FranchiseIndex, franchise_collapse, franchise_index
+from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
 from labeling.models import Label
 
@@ -145,13 +145,14 @@ def _taste_ranking(user) -> EngineRanking | None:
     )
 
 
-def _ranked(r: EngineRanking, inputs: PersonalInputs, index: FranchiseIndex):
-    """``(mal_id, score)`` best first: no excluded or hidden title, no NaN."""
+def _ranked(r: EngineRanking, inputs: PersonalInputs, visible: set[int]):
+    """``(mal_id, score)`` best first: only titles the catalog shows this member, none
+    excluded, no NaN (a model may know titles the catalog no longer holds)."""
     finite = np.flatnonzero(np.isfinite(r.scores))
     order = finite[np.argsort(-r.scores[finite], kind="stable")]
     for i in order:
         m = int(r.item_ids[i])
-        if m not in inputs.excluded and m in index:
+        if m in visible and m not in inputs.excluded:
             yield m, float(r.scores[i])
 
 
@@ -334,9 +335,11 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
     taste = _taste_ranking(user)
     if taste is not None:
         rankings[ENGINE_TASTE] = taste
+    visible = Anime.objects.all() if inputs.show_adult else Anime.objects.filter(is_adult=False)
+    visible_ids = set(visible.values_list("mal_id", flat=True))
     cards_of = {
         name: franchise_collapse(
-            _ranked(r, inputs, index),
+            _ranked(r, inputs, visible_ids),
             watched=inputs.seen,
             index=index,
             exclude=inputs.excluded - inputs.seen,

@@ -214,3 +214,14 @@ def test_a_retrain_refreshes_every_member(
         assert state.trigger == "retrain" and state.status == Status.DONE
         assert state.engines["knn_baseline"]["version"] == run.version
         assert stored(user, "knn_baseline")
+
+
+def test_hidden_adult_titles_are_never_stored(fan):
+    user_recommendations_compute(user=fan)
+    top = stored(fan, "knn_baseline")[:3]
+    from catalog.models import Anime
+
+    Anime.objects.filter(mal_id__in=top).update(is_adult=True)
+    user_recommendations_compute(user=fan)
+    assert not set(top) & set(stored(fan, "knn_baseline"))
+    assert len(stored(fan, "knn_baseline")) == 120
