@@ -53,6 +53,7 @@ TASTE_REASON_MIN = 0.6
 # name the neighbours (one batched forward pass).
 LIFT_LIKED_MAX = 40
 PLAN_MAX = 300
+SPARE_CARDS = 20
 
 
 # -- scoring ---------------------------------------------------------------------------
@@ -337,16 +338,17 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
         rankings[ENGINE_TASTE] = taste
     visible = Anime.objects.all() if inputs.show_adult else Anime.objects.filter(is_adult=False)
     visible_ids = set(visible.values_list("mal_id", flat=True))
-    cards_of = {
-        name: franchise_collapse(
+    cards_of = {}
+    for name, r in rankings.items():
+        cards = franchise_collapse(
             _ranked(r, inputs, visible_ids),
             watched=inputs.seen,
             index=index,
             exclude=inputs.excluded - inputs.seen,
-            limit=per_engine,
+            limit=per_engine + SPARE_CARDS,
         )
-        for name, r in rankings.items()
-    }
+        # The index is cached for minutes: an entry point hidden since is left out here.
+        cards_of[name] = [c for c in cards if c.mal_id in visible_ids][:per_engine]
     shown = {c.mal_id for cards in cards_of.values() for c in cards} | set(inputs.plan)
     explained = {c.candidates[0] for cards in cards_of.values() for c in cards}
     src = _reason_sources(rankings, inputs, taste_liked_features(user=user))
