@@ -178,12 +178,11 @@ class UserRecommendationListApi(MeApi):
                             "score": None,
                             "predicted_score": None,
                             "match": None,
-                            "reason": "Popular with everyone: rate a few titles to make it yours",
+                            "reason": "Popular with everyone",
                             "reasons": [
                                 {
                                     "kind": "popular",
-                                    "text": "Popular with everyone: rate a few titles to "
-                                    "make it yours",
+                                    "text": "Popular with everyone",
                                 }
                             ],
                         }

@@ -7,7 +7,7 @@ A stored reason is a small dict (``UserRecommendation.reasons``):
 * ``{"kind": "taste", "features": ["Psychological", "Thriller"]}``
   -> "Matches your taste for Psychological and Thriller"
 * ``{"kind": "community"}`` -> "Popular with people who rate like you"
-* ``{"kind": "popular"}`` -> "Popular with everyone: rate a few titles to make it yours"
+* ``{"kind": "popular"}`` -> "Popular with everyone" (no list to go on yet)
 
 Keeping data, not sentences, lets the wording change without recomputing anyone's list,
 and gives the API the titles behind a reason.
@@ -40,7 +40,7 @@ def reason_text(reason: dict) -> str:
     if kind == COMMUNITY:
         return "Popular with people who rate like you"
     if kind == POPULAR:
-        return "Popular with everyone: rate a few titles to make it yours"
+        return "Popular with everyone"
     return ""
 
 

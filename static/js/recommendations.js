@@ -14,12 +14,19 @@
     var box = document.querySelector("[data-rec-message]");
     if (box) box.textContent = text;
   }
+  // One action at a time: each reply picks the next card not on the page, so two replies in
+  // flight at once could bring the same card twice.
+  var queue = Promise.resolve();
   function act(form) {
+    queue = queue.then(function () { return send(form); });
+  }
+  function send(form) {
     var card = form.closest(".rec-card");
     var shown = form.querySelector("input[name=shown]");
     if (shown) shown.value = shownIds();
     if (card) card.classList.add("busy");
-    fetch(form.action, {
+    // getAttribute: the hidden input named "action" shadows the form's .action property.
+    return fetch(form.getAttribute("action"), {
       method: "POST",
       body: new FormData(form),
       headers: { "X-Requested-With": "fetch" },
@@ -29,7 +36,10 @@
         throw new Error("Please log in again.");
       }
       return response.text().then(function (body) {
-        if (!response.ok) throw new Error(body || "Not saved.");
+        if (!response.ok) {
+          var plain = (response.headers.get("Content-Type") || "").indexOf("text/plain") === 0;
+          throw new Error(plain && body ? body : "Not saved (error " + response.status + ").");
+        }
         var holder = document.createElement("div");
         holder.innerHTML = body.trim();
         var reply = holder.querySelector(".rec-reply");
@@ -37,7 +47,8 @@
         say(reply.getAttribute("data-message") || "Saved.");
         var fresh = reply.querySelector(".rec-card");
         if (!card) return;
-        if (fresh) {
+        var id = fresh && fresh.getAttribute("data-mal-id");
+        if (fresh && !document.querySelector('[data-mal-id="' + id + '"]')) {
           fresh.classList.add("arrived");
           card.replaceWith(fresh);
         } else {
