@@ -179,7 +179,7 @@ def _reason_sources(
     rankings: dict[str, EngineRanking], inputs: PersonalInputs, taste_features: list[str]
 ) -> ReasonSources:
     src = ReasonSources(taste_features=taste_features)
-    liked = {m: w for m, w in inputs.liked_weights.items()}
+    liked = inputs.liked_weights
     knn = rankings.get("knn_baseline")
     if knn is not None and hasattr(knn.model, "neighbours_"):
         src.neighbours, src.neighbour_index = knn.model.neighbours_, knn.index_of
@@ -283,9 +283,9 @@ def _card_reasons(
         out = [{"kind": R.POPULAR}]
     elif engine == ENGINE_TASTE:
         out = [taste, liked]
-    elif engine == "knn_baseline":
-        out = [liked, {"kind": R.COMMUNITY}]
     else:
+        # Item-KNN and watch-list picks: the liked titles behind it when the neighbour
+        # lists name some, else what the engine is: people with lists like this one.
         out = [liked, {"kind": R.COMMUNITY}]
     if engine != ENGINE_TASTE and src.taste.get(mal_id, 0.0) >= TASTE_REASON_MIN:
         out.append(taste)
