@@ -290,3 +290,30 @@ def test_schema_documents_the_endpoint_with_examples(client):
     assert {"Recommendations", "NewMember"} <= set(
         op["responses"]["200"]["content"]["application/json"]["examples"]
     )
+
+
+def test_an_imported_mal_list_becomes_recommendations(
+    served, client, charlie, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from recommender.models import RecommendationRefresh
+    from tests.accounts.mal_xml import mal_export_xml
+
+    client.force_login(charlie)
+    export = [
+        {"mal_id": BEBOP, "title": "Cowboy Bebop", "status": "completed", "score": 9},
+        {"mal_id": FMA_B, "title": "FMA:B", "status": "completed", "score": 10},
+        {"mal_id": DEATH_NOTE, "title": "Death Note", "status": "plan_to_watch", "score": 0},
+    ]
+    upload = SimpleUploadedFile("animelist.xml", mal_export_xml(export))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/me/import/", {"kind": "xml", "file": upload})
+    assert response.status_code == 302
+    state = RecommendationRefresh.objects.get(user=charlie)
+    assert state.status == "done" and state.trigger == "import"
+    body = api(client, limit=10)
+    assert not body["cold_start"] and len(body["results"]) == 10
+    assert not {BEBOP, FMA_B, DEATH_NOTE} & {r["mal_id"] for r in body["results"]}
+    plan = api(client, section="plan_to_watch")
+    assert [r["mal_id"] for r in plan["results"]] == [DEATH_NOTE]
