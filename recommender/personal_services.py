@@ -53,6 +53,10 @@ TASTE_REASON_MIN = 0.6
 # name the neighbours (one batched forward pass).
 LIFT_LIKED_MAX = 40
 PLAN_MAX = 300
+# A hybrid explains (SHAP) only the titles it returns: this many times the stored cards,
+# so franchises collapsing and excluded titles still leave enough.
+EXPLAINED_DEPTH = 4
+UNSCORED = -1.0
 SPARE_CARDS = 20
 
 
@@ -68,9 +72,12 @@ class EngineRanking:
     scores: np.ndarray  # (n_items,) float64, NaN where not rankable
     item_ids: np.ndarray  # (n_items,) mal ids
     fallback: bool  # no usable input: the engine's popularity-like default order
-    contributions: object = None  # a hybrid's per-item component callback, if any
     model: object = None
     index_of: dict = field(default_factory=dict)
+    # A hybrid's explanation of its picks: item index -> the components that lifted it
+    # most, and mal_id -> the member's own titles that point to it most.
+    components: dict = field(default_factory=dict)
+    because: dict = field(default_factory=dict)
 
 
 def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
@@ -93,6 +100,39 @@ def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
     return out
 
 
+def _scored_row(n_items: int, index_of: dict, inputs: PersonalInputs) -> sp.csr_matrix:
+    """The "scored" matrix kind: 1-10 where scored, -1 for watched without a score; an
+    unscored drop counts as a dislike (as a dislike label does)."""
+    values = {index_of[m]: float(s) for m, s in inputs.scores.items() if m in index_of}
+    for m in inputs.positives | inputs.negatives:
+        if m in index_of and index_of[m] not in values:
+            values[index_of[m]] = (
+                UNSCORED if m in inputs.positives else float(settings.RECOMMENDER_DISLIKE_MAX_SCORE)
+            )
+    return _row(n_items, list(values), list(values.values()))
+
+
+def _explained_scores(loaded, row: sp.csr_matrix, depth: int) -> tuple[np.ndarray, dict, dict]:
+    """A hybrid's top ``depth`` with, per pick, its strongest components and the member's
+    titles that point to it (``recommend_detailed``: contributions split by group)."""
+    n_items = len(loaded.item_ids)
+    top = loaded.model.recommend_detailed(row, n=min(depth, n_items))
+    idx, sc = top.indices[0], top.scores[0]
+    ok = (idx >= 0) & np.isfinite(sc)
+    scores = np.full(n_items, np.nan)
+    scores[idx[ok]] = sc[ok]
+    # "user" holds what is known about the member (list length, mean score): not a reason.
+    contrib = {g: top.contributions[0, :, k] for k, g in enumerate(top.groups) if g != "user"}
+    components, because = {}, {}
+    for pos in np.flatnonzero(ok):
+        item = int(idx[pos])
+        components[item] = explain.strongest_components(contrib, int(pos))
+        pointing = [int(loaded.item_ids[j]) for j in top.because[0, pos] if j >= 0]
+        if pointing:
+            because[int(loaded.item_ids[item])] = pointing
+    return scores, components, because
+
+
 def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None:
     try:
         loaded = model_load(engine=engine)
@@ -100,10 +140,19 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
         return None
     spec = ENGINES[engine]
     n_items, index_of = len(loaded.item_ids), loaded.index_of
+    components, because = {}, {}
     if spec.matrix == "explicit":
         pairs = [(index_of[m], float(s)) for m, s in inputs.scores.items() if m in index_of]
         row = _row(n_items, [c for c, _ in pairs], [v for _, v in pairs])
         scores, fallback = _all_scores(loaded.model, row), not pairs
+    elif spec.matrix == "scored":
+        row = _scored_row(n_items, index_of, inputs)
+        fallback = row.nnz == 0
+        if hasattr(loaded.model, "contribution_groups"):
+            depth = EXPLAINED_DEPTH * settings.RECOMMENDATIONS_STORED_PER_ENGINE
+            scores, components, because = _explained_scores(loaded, row, depth)
+        else:
+            scores = _all_scores(loaded.model, row)
     else:
         liked = [index_of[m] for m in inputs.positives if m in index_of]
         disliked = [index_of[m] for m in inputs.negatives if m in index_of]
@@ -116,16 +165,16 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
             lift = _all_scores(loaded.model, _row(n_items, disliked, [1.0] * len(disliked)))
             scores = scores - np.nan_to_num(lift - prior, nan=0.0)
             scores[disliked] = np.nan
-    contributions = getattr(loaded.model, "contributions", None)
     return EngineRanking(
         engine,
         loaded.version,
         scores,
         loaded.item_ids,
         fallback,
-        (lambda items, m=loaded.model, r=row: m.contributions(r, items)) if contributions else None,
         loaded.model,
         index_of,
+        components,
+        because,
     )
 
 
@@ -208,7 +257,8 @@ def _reason_sources(
     taste = rankings.get(ENGINE_TASTE)
     if taste is not None:
         src.taste = {int(m): float(p) for m, p in zip(taste.item_ids, taste.scores, strict=True)}
-    src.titles = dict(Anime.objects.filter(mal_id__in=liked).values_list("mal_id", "title"))
+    named = set(liked) | {m for r in rankings.values() for ms in r.because.values() for m in ms}
+    src.titles = dict(Anime.objects.filter(mal_id__in=named).values_list("mal_id", "title"))
     return src
 
 
@@ -250,15 +300,12 @@ def _card_reasons(
     *,
     engine: str,
     mal_id: int,
-    explained: int,
-    liked_of: dict,
+    liked_ids: list[int],
     components: list[str] | None,
     fallback: bool,
     src: ReasonSources,
 ) -> list[dict]:
-    """Reasons of one card, strongest first. ``explained`` is the title the engine ranked
-    (a sequel when the card shows its franchise's start)."""
-    liked_ids = liked_of.get(explained) or liked_of.get(mal_id) or []
+    """Reasons of one card, strongest first; ``liked_ids``: the member's titles behind it."""
     liked = {
         "kind": R.LIKED,
         "titles": [{"mal_id": m, "title": src.titles[m]} for m in liked_ids if m in src.titles],
@@ -272,7 +319,7 @@ def _card_reasons(
             key = name.lower()
             if "taste" in key:
                 kinds.append(taste)
-            elif "knn" in key or "item" in key or "neighbour" in key:
+            elif any(k in key for k in ("knn", "ease", "item", "neighbour")):
                 kinds.append(liked)
             elif "pop" in key or "baseline" in key:
                 kinds.append({"kind": R.POPULAR})
@@ -358,11 +405,10 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
     result = RefreshResult()
     for name, r in rankings.items():
         cards = cards_of[name]
-        components: list[list[str] | None] = [None] * len(cards)
-        if r.contributions is not None and cards:
-            contrib = r.contributions(np.array([r.index_of[c.candidates[0]] for c in cards]))
-            components = [explain.strongest_components(contrib, i) for i in range(len(cards))]
-        for rank, (card, comps) in enumerate(zip(cards, components, strict=True), start=1):
+        for rank, card in enumerate(cards, start=1):
+            # The title the engine ranked explains the card (a sequel when the card shows
+            # where its franchise starts).
+            ranked = card.candidates[0]
             rows.append(
                 UserRecommendation(
                     user=user,
@@ -378,9 +424,8 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
                     reasons=_card_reasons(
                         engine=name,
                         mal_id=card.mal_id,
-                        explained=card.candidates[0],
-                        liked_of=liked_of,
-                        components=comps,
+                        liked_ids=_liked_ids(r, liked_of, ranked, card.mal_id),
+                        components=r.components.get(r.index_of.get(ranked, -1)),
                         fallback=r.fallback,
                         src=src,
                     ),
@@ -394,6 +439,12 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
         UserRecommendation.objects.bulk_create(rows, batch_size=1000)
     result.rows = len(rows)
     return result
+
+
+def _liked_ids(r: EngineRanking, liked_of: dict, ranked: int, shown: int) -> list[int]:
+    """The member's titles behind a pick: the engine's own answer (a hybrid's), else the
+    item neighbours of what it ranked, else of what the card shows."""
+    return r.because.get(ranked) or liked_of.get(ranked) or liked_of.get(shown) or []
 
 
 def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[UserRecommendation]:
@@ -417,9 +468,8 @@ def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[User
             reasons=_card_reasons(
                 engine=name,
                 mal_id=m,
-                explained=m,
-                liked_of=liked_of,
-                components=None,
+                liked_ids=_liked_ids(r, liked_of, m, m),
+                components=r.components.get(r.index_of.get(m, -1)),
                 fallback=r.fallback,
                 src=src,
             ),

@@ -236,10 +236,10 @@ def test_a_hybrids_contributions_decide_which_reasons_come_first():
         title_features={5: {"genre:Mecha", "genre:Drama"}},
         titles={1: "Cowboy Bebop"},
     )
-    args = dict(engine="hybrid", mal_id=5, explained=5, liked_of={5: [1]}, fallback=False, src=src)
+    args = dict(engine="hybrid", mal_id=5, liked_ids=[1], fallback=False, src=src)
     first_taste = _card_reasons(components=["taste", "item_knn"], **args)
     assert [r["kind"] for r in first_taste] == ["taste", "liked"]
     assert first_taste[0]["features"] == ["Mecha"]
-    first_liked = _card_reasons(components=["item_knn", "watchlist_nn"], **args)
+    first_liked = _card_reasons(components=["ease", "watchlist_nn"], **args)
     assert [r["kind"] for r in first_liked] == ["liked", "community"]
     assert first_liked[0]["titles"] == [{"mal_id": 1, "title": "Cowboy Bebop"}]
