@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('engine', models.CharField(max_length=30)),
                 ('section', models.CharField(choices=[('discover', 'New to you'), ('plan_to_watch', 'On your plan-to-watch list')], default='discover', max_length=20)),
                 ('rank', models.PositiveIntegerField(help_text='1 = best, per user, engine and section.')),
-                ('score', models.FloatField(blank=True, null=True)),
+                ('score', models.FloatField(help_text="The engine's own ranking score.")),
                 ('predicted_score', models.FloatField(blank=True, null=True)),
                 ('match', models.FloatField(blank=True, null=True)),
                 ('franchise_size', models.PositiveSmallIntegerField(default=1)),
