@@ -126,8 +126,16 @@ DATABASES = {
 if not PRODUCTION:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrent page reads while a sync writes: WAL avoids "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    # Concurrent page reads while a sync writes: WAL avoids "database is locked", and a
+    # writer waits up to 30 s for another (a worker thread, a heartbeat) under CPU load.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL;", timeout=30
+    )
+    # Tests get a file database too: the in-memory one is shared-cache, where a worker
+    # thread's write fails at once with "database table is locked" instead of waiting.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("ANIMENDER_TEST_SQLITE", default=str(VAR_DIR / "test.sqlite3"))
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -189,7 +197,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"EngineEnum": "recommender.models.Engine"},
+    "ENUM_NAME_OVERRIDES": {"EngineEnum": "recommender.ml.registry.engine_choices"},
 }
 
 # Celery: no broker -> tasks run eagerly in-process (the quick start needs no service).
@@ -199,6 +207,18 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With acks_late, Redis hands an unacknowledged message to another worker after the
+# visibility timeout. It must outlast the longest task hard limit (training: 3,900 s),
+# or a long run is started twice. Runs are claimed in the database as well (animender.runs).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600)
+}
+# Run rows (syncs, trainings): a worker stamps heartbeat_at this often, and the reaper
+# fails a running row silent for longer than RUN_STALE_AFTER_SECONDS (its worker died).
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=30.0)
+RUN_STALE_AFTER_SECONDS = env.float("RUN_STALE_AFTER_SECONDS", default=300.0)
+# A queued training whose message never reached a worker stops holding its slot after this.
+RUN_QUEUED_TIMEOUT_SECONDS = env.int("RUN_QUEUED_TIMEOUT_SECONDS", default=12 * 3600)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Season endpoints catch new and changed titles cheaply; the ranking walk is a full resync.
@@ -217,6 +237,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CATALOG_FULL_SYNC_SECONDS", default=7 * 24 * 3600),
         "kwargs": {"mode": "full"},
     },
+    # Runs whose worker died (no heartbeat) are failed and queued again.
+    "catalog-reap-stale-syncs": {"task": "catalog.reap_stale_runs", "schedule": 120},
+    "recommender-reap-stale-runs": {"task": "recommender.reap_stale_runs", "schedule": 120},
 }
 
 # MyAnimeList API v2

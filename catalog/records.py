@@ -39,6 +39,8 @@ ANIME_FIELDS = (
 )
 
 ADULT_GENRES = frozenset({"Hentai"})
+# MAL's seasons in calendar order (winter = January-March): the one list every module uses.
+SEASONS = ("winter", "spring", "summer", "fall")
 
 
 @dataclass

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .ml import artifacts
-from .ml.registry import ENGINES
-from .models import Engine, TrainingRun
+from .ml.registry import DEFAULT_ENGINE, ENGINES, engine_choices
+from .models import TrainingRun
 from .services import NoModelError, recommendations_for_entries, training_run_enqueue
 
 MAX_ENTRIES = 5000
@@ -63,7 +63,7 @@ class EngineListApi(APIView):
             data.append(
                 {
                     "name": name,
-                    "label": Engine(name).label,
+                    "label": ENGINES[name].label or name,
                     "version": artifacts.current_version(settings.MODEL_DIR, name),
                     "last_run": last,
                 }
@@ -89,7 +89,7 @@ class RecommendationCreateApi(APIView):
 
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
+        engine = serializers.ChoiceField(choices=engine_choices(), default=DEFAULT_ENGINE)
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
         entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES)
 
@@ -139,7 +139,7 @@ class TrainingRunListApi(APIView):
 
     @extend_schema_serializer(component_name="TrainingRunRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices)
+        engine = serializers.ChoiceField(choices=engine_choices())
 
     @extend_schema(responses=TrainingRunOutput(many=True), summary="Recent training runs (staff)")
     def get(self, request):
@@ -147,7 +147,7 @@ class TrainingRunListApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={202: TrainingRunOutput},
+        responses={202: TrainingRunOutput, 409: OpenApiResponse(description="Already running.")},
         summary="Retrain an engine now (staff)",
     )
     def post(self, request):

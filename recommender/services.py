@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from animender import runs
 from catalog.models import Anime
 
 from .ml import artifacts
@@ -84,16 +86,27 @@ def _versions() -> dict[str, str]:
 def training_run_create(
     *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
 ) -> TrainingRun:
+    """A queued run; :class:`animender.runs.RunAlreadyActive` if the engine has one already."""
     _engine_spec(engine)
-    return TrainingRun.objects.create(
-        engine=engine, requested_by=requested_by, trigger=trigger, params=params or {}
+    return runs.run_create_exclusive(
+        TrainingRun,
+        active_filter={"engine": engine},
+        describe=f"A training of {engine}",
+        engine=engine,
+        requested_by=requested_by,
+        trigger=trigger,
+        params=params or {},
     )
 
 
 def training_run_enqueue(
     *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
 ) -> TrainingRun:
-    """Record a queued run and start it after commit (a worker, or in-process when eager)."""
+    """Record a queued run and start it after commit (a worker, or in-process when eager).
+
+    Raises :class:`animender.runs.RunAlreadyActive` while another run of ``engine`` is
+    queued or running.
+    """
     from .tasks import train_engine_task
 
     run = training_run_create(
@@ -104,51 +117,90 @@ def training_run_enqueue(
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun:
-    """Fit the run's engine on the current data and publish it as the serving version."""
+    """Fit the run's engine on the current data and publish it as the serving version.
+
+    Safe to call twice for one run (a redelivered message): only the caller that claims
+    the queued row trains; any other returns the row as it is.
+    """
+    if not runs.run_claim(TrainingRun, run_id, error=""):
+        run = TrainingRun.objects.get(pk=run_id)
+        log.info("training run %s is %s, not queued: another delivery has it", run_id, run.state)
+        return run
     run = TrainingRun.objects.get(pk=run_id)
     spec = _engine_spec(run.engine)
-    run.state, run.started_at, run.error = TrainingRun.State.RUNNING, timezone.now(), ""
-    run.save(update_fields=["state", "started_at", "error"])
     try:
-        frame = interactions_frame()
-        if frame.empty:
-            raise ValueError(
-                "no training data: import community ratings first (manage.py import_ratings)"
-            )
-        ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
-        params = {
-            **spec.defaults,
-            **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
-            **run.params,
-        }
-        started = time.perf_counter()
-        model = spec.factory(**params).fit(matrix)
-        fit_seconds = time.perf_counter() - started
-        version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
-        metrics = {
-            "fit_seconds": round(fit_seconds, 3),
-            "users": int(ratings.n_users),
-            "items": int(ratings.n_items),
-            "interactions": int(matrix.nnz),
-        }
-        artifacts.publish(
-            settings.MODEL_DIR,
-            run.engine,
-            version,
-            ratings.item_ids,
-            {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
-            lambda directory: spec.saver(model, directory),
-        )
+        with runs.Heartbeat(TrainingRun, run.pk):
+            version, metrics = _train_and_publish(run, spec)
     except Exception as exc:
-        run.state, run.error = TrainingRun.State.FAILED, f"{type(exc).__name__}: {exc}"
-        run.finished_at = timezone.now()
-        run.save(update_fields=["state", "error", "finished_at"])
+        error = f"{type(exc).__name__}: {exc}"
+        runs.run_finish(TrainingRun, run.pk, state=TrainingRun.State.FAILED, error=error)
         log.error("training run %s failed:\n%s", run.pk, traceback.format_exc())
-        return run
-    run.state, run.version, run.metrics = TrainingRun.State.DONE, version, metrics
-    run.finished_at = timezone.now()
-    run.save(update_fields=["state", "version", "metrics", "finished_at"])
+    else:
+        if not runs.run_finish(
+            TrainingRun, run.pk, state=TrainingRun.State.DONE, version=version, metrics=metrics
+        ):
+            log.warning("training run %s finished after it was reaped; %s serves", run.pk, version)
+    run.refresh_from_db()
     return run
+
+
+def _train_and_publish(run: TrainingRun, spec) -> tuple[str, dict]:
+    frame = interactions_frame()
+    if frame.empty:
+        raise ValueError(
+            "no training data: import community ratings first (manage.py import_ratings)"
+        )
+    ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
+    params = {
+        **spec.defaults,
+        **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
+        **run.params,
+    }
+    started = time.perf_counter()
+    model = spec.factory(**params).fit(matrix)
+    fit_seconds = time.perf_counter() - started
+    version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
+    metrics = {
+        "fit_seconds": round(fit_seconds, 3),
+        "users": int(ratings.n_users),
+        "items": int(ratings.n_items),
+        "interactions": int(matrix.nnz),
+    }
+    artifacts.publish(
+        settings.MODEL_DIR,
+        run.engine,
+        version,
+        ratings.item_ids,
+        {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
+        lambda directory: spec.saver(model, directory),
+    )
+    return version, metrics
+
+
+def training_runs_reap_stale() -> list[TrainingRun]:
+    """Fail runs whose worker died (stale heartbeat) and queue a fresh run for each engine.
+
+    Queued runs whose message never arrived (a broker flushed, say) are failed after
+    ``RUN_QUEUED_TIMEOUT_SECONDS`` so they stop holding their engine's slot.
+    """
+    replacements = []
+
+    def requeue(dead: TrainingRun) -> None:
+        try:
+            replacements.append(
+                training_run_enqueue(engine=dead.engine, trigger="reaper", params=dead.params)
+            )
+        except runs.RunAlreadyActive as exc:
+            log.info("not requeueing %s: %s", dead.engine, exc)
+
+    reaped = runs.runs_reap_stale(TrainingRun.objects.all(), on_reaped=requeue)
+    cutoff = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_TIMEOUT_SECONDS)
+    TrainingRun.objects.filter(state=TrainingRun.State.QUEUED, created_at__lt=cutoff).update(
+        state=TrainingRun.State.FAILED,
+        finished_at=timezone.now(),
+        error="Never started: its task message did not reach a worker.",
+    )
+    return reaped
 
 
 @dataclass

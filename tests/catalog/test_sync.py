@@ -121,9 +121,14 @@ def test_no_resume_starts_over(mal_settings, fake_mal):
 
 def test_a_dead_workers_running_row_is_failed_and_resumed(mal_settings, fake_mal):
     stale = SyncRun.objects.create(
-        mode="full", endpoint="anime/ranking", params={"ranking_type": "all"}, next_offset=1500
+        mode="full",
+        endpoint="anime/ranking",
+        params={"ranking_type": "all"},
+        next_offset=1500,
+        plan=sync_plan(mode="full", today=date.today()),
     )
-    SyncRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=3))
+    silent = timezone.now() - timedelta(seconds=mal_settings.RUN_STALE_AFTER_SECONDS + 1)
+    SyncRun.objects.filter(pk=stale.pk).update(heartbeat_at=silent)
     run = catalog_sync(mode="full")
     assert run.resumed_from_id == stale.pk
     assert SyncRun.objects.get(pk=stale.pk).state == "failed"
