@@ -156,7 +156,29 @@ ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
 LOGIN_REDIRECT_URL = "/"
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Local runs print mail (password reset links) to the console. Production sends it over
+# SMTP and refuses any backend that would write a reset link to logs or files.
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=_SMTP if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+if PRODUCTION:
+    _OFFLINE_MAIL = ("console", "filebased", "locmem", "dummy")
+    if any(f".{name}." in EMAIL_BACKEND for name in _OFFLINE_MAIL):
+        raise ImproperlyConfigured(
+            f"EMAIL_BACKEND={EMAIL_BACKEND} would not deliver mail (password reset links "
+            "would end up in logs); use SMTP in production."
+        )
+    EMAIL_HOST = required("EMAIL_HOST", "")
+    DEFAULT_FROM_EMAIL = required("DEFAULT_FROM_EMAIL", "")
+    SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -264,9 +286,19 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    # HSTS starts at one hour, so a TLS mistake locks browsers out for an hour, not a
+    # month. Raise it once HTTPS is known good (README: Production); preloading needs a
+    # year or more and is opt-in.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+    if SECURE_HSTS_PRELOAD and SECURE_HSTS_SECONDS < 365 * 24 * 3600:
+        raise ImproperlyConfigured("SECURE_HSTS_PRELOAD needs SECURE_HSTS_SECONDS >= 31536000.")
+    # check --deploy asks for preload and subdomains; both are deliberate opt-ins here.
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+    ]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
     if len(SECRET_KEY) < 50:
