@@ -142,6 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Throttle counters live in the cache: per process by default; set CACHE_URL
+# (e.g. redis://127.0.0.1:6379/2) so every web worker shares them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -279,6 +283,10 @@ ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")
 SHOW_ADULT_CONTENT = env_bool("SHOW_ADULT_CONTENT", default=False)
 # Per-engine hyper-parameter overrides, e.g. {"watchlist_nn": {"epochs": 40}}.
 RECOMMENDER_ENGINE_PARAMS = env.json("RECOMMENDER_ENGINE_PARAMS", default={})
+# A watched title scored at or below this counts against its neighbours, not for them.
+RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default=4)
+# POST /api/recommendations/ is open to anyone: a per-IP rate (DRF syntax, e.g. 30/minute).
+RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
 
 if PRODUCTION:

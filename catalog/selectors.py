@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import (
     Case,
     Count,
@@ -50,9 +51,25 @@ _ORDERINGS: dict[str, tuple] = {
 }
 
 
-def _visible(*, show_adult: bool) -> QuerySet[Anime]:
+def anime_visible(*, show_adult: bool | None = None) -> QuerySet[Anime]:
+    """The titles people may see: the one adult-content rule of the site.
+
+    Adult titles (``is_adult``: Hentai-tagged or Rx-rated) only when ``show_adult``,
+    which defaults to the ``SHOW_ADULT_CONTENT`` setting.
+    """
+    if show_adult is None:
+        show_adult = settings.SHOW_ADULT_CONTENT
     qs = Anime.objects.all()
     return qs if show_adult else qs.filter(is_adult=False)
+
+
+def anime_hidden_ids(*, show_adult: bool | None = None) -> list[int]:
+    """MAL ids that :func:`anime_visible` leaves out (for masking them in a ranking)."""
+    if show_adult is None:
+        show_adult = settings.SHOW_ADULT_CONTENT
+    if show_adult:
+        return []
+    return list(Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
 
 
 def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
@@ -65,7 +82,7 @@ def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
 
 def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Anime]:
     """Filtered, ordered titles with genres and studios prefetched; the caller paginates."""
-    qs = _visible(show_adult=show_adult)
+    qs = anime_visible(show_adult=show_adult)
     # search_text is already lower-cased in Python when written, so a plain ``contains`` on the
     # lower-cased query is case-insensitive for every script on SQLite and PostgreSQL alike
     # (SQLite's LIKE/``icontains`` only folds ASCII).
@@ -98,7 +115,7 @@ def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Ani
 
 def anime_get(*, mal_id: int, show_adult: bool) -> Anime | None:
     """One title with genres and studios, or None if unknown or hidden as adult content."""
-    return _with_relations(_visible(show_adult=show_adult).filter(mal_id=mal_id)).first()
+    return _with_relations(anime_visible(show_adult=show_adult).filter(mal_id=mal_id)).first()
 
 
 def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
@@ -114,7 +131,7 @@ def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
 def anime_year_list(*, show_adult: bool) -> list[int]:
     """Premiere years present in the catalog, newest first."""
     return list(
-        _visible(show_adult=show_adult)
+        anime_visible(show_adult=show_adult)
         .filter(start_year__isnull=False)
         .order_by("-start_year")
         .values_list("start_year", flat=True)
@@ -125,7 +142,7 @@ def anime_year_list(*, show_adult: bool) -> list[int]:
 def anime_media_type_list(*, show_adult: bool) -> list[tuple[str, str]]:
     """(value, label) of the media types present, in the model's choice order."""
     present = set(
-        _visible(show_adult=show_adult)
+        anime_visible(show_adult=show_adult)
         .exclude(media_type="")
         .order_by()
         .values_list("media_type", flat=True)

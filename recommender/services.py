@@ -1,18 +1,16 @@
-"""Training global engines on community data, and serving their recommendations.
+"""Training global engines on community data (the recommender's writes).
 
 ``recommender.ml`` holds the models (no Django); this module builds their input from the
-database, records each :class:`TrainingRun`, publishes versioned artifacts and answers
-top-N requests for any list of titles, a new sign-up's included, without refitting.
+database, records each :class:`TrainingRun` and publishes versioned artifacts. Serving
+(top-N for any list) is a read and lives in :mod:`recommender.selectors`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-import threading
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -23,35 +21,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from animender import runs
-from catalog.models import Anime
 
 from .ml import artifacts
-from .ml.data import UNSCORED, Ratings, ratings_from_frame
-from .ml.registry import ENGINES
+from .ml.data import Ratings, ratings_from_frame
 from .models import CommunityRating, TrainingRun
 
+# Serving moved to selectors; its names stay importable from here for existing callers.
+from .selectors import (  # noqa: F401
+    NoModelError,
+    UnknownEngineError,
+    engine_spec,
+    model_load,
+    recommendations_for_entries,
+)
+
 log = logging.getLogger(__name__)
-
-
-# Extra candidates ranked beyond n, so hidden (adult) titles can be dropped afterwards.
-ADULT_MARGIN = 200
-
-
-class NoModelError(RuntimeError):
-    """The engine has no trained version yet."""
-
-
-class UnknownEngineError(ValueError):
-    pass
-
-
-def _engine_spec(engine: str):
-    try:
-        return ENGINES[engine]
-    except KeyError:
-        raise UnknownEngineError(
-            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}"
-        ) from None
 
 
 def interactions_frame() -> pd.DataFrame:
@@ -87,7 +71,7 @@ def training_run_create(
     *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
 ) -> TrainingRun:
     """A queued run; :class:`animender.runs.RunAlreadyActive` if the engine has one already."""
-    _engine_spec(engine)
+    engine_spec(engine)
     return runs.run_create_exclusive(
         TrainingRun,
         active_filter={"engine": engine},
@@ -127,7 +111,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         log.info("training run %s is %s, not queued: another delivery has it", run_id, run.state)
         return run
     run = TrainingRun.objects.get(pk=run_id)
-    spec = _engine_spec(run.engine)
+    spec = engine_spec(run.engine)
     try:
         with runs.Heartbeat(TrainingRun, run.pk):
             version, metrics = _train_and_publish(run, spec)
@@ -201,112 +185,3 @@ def training_runs_reap_stale() -> list[TrainingRun]:
         error="Never started: its task message did not reach a worker.",
     )
     return reaped
-
-
-@dataclass
-class LoadedModel:
-    engine: str
-    version: str
-    model: object
-    item_ids: np.ndarray
-    index_of: dict[int, int]
-    meta: dict
-
-
-_cache: dict[str, LoadedModel] = {}
-_cache_lock = threading.Lock()
-
-
-def model_load(*, engine: str) -> LoadedModel:
-    """The serving version of ``engine``, loaded once per process and reloaded on a swap."""
-    spec = _engine_spec(engine)
-    version = artifacts.current_version(settings.MODEL_DIR, engine)
-    if version is None:
-        raise NoModelError(f"{engine} has not been trained yet")
-    cached = _cache.get(engine)
-    if cached and cached.version == version:
-        return cached
-    with _cache_lock:
-        cached = _cache.get(engine)
-        if cached and cached.version == version:
-            return cached
-        path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
-        loaded = LoadedModel(
-            engine,
-            version,
-            spec.loader(path),
-            item_ids,
-            {int(m): i for i, m in enumerate(item_ids)},
-            meta,
-        )
-        _cache[engine] = loaded
-        return loaded
-
-
-@dataclass
-class Recommendation:
-    anime: Anime
-    score: float
-
-
-@dataclass
-class RecommendationResult:
-    engine: str
-    version: str
-    items: list[Recommendation]
-    used_entries: int
-    ignored_entries: int
-
-
-def recommendations_for_entries(
-    *, engine: str, entries: list[tuple[int, int]], n: int = 10
-) -> RecommendationResult:
-    """Top-``n`` titles for a list of ``(mal_id, score)`` (score -1 or 0 = watched, unscored).
-
-    Works for anyone, including people the model never saw: the list is turned into one
-    row of the model's item space and scored in one pass. Titles on the list are never
-    recommended; adult titles only when the site shows them.
-    """
-    loaded = model_load(engine=engine)
-    spec = _engine_spec(engine)
-    listed = {int(m) for m, _ in entries}
-    cols, vals = [], []
-    for mal_id, score in entries:
-        idx = loaded.index_of.get(int(mal_id))
-        if idx is None:
-            continue
-        scored = score not in (UNSCORED, 0, None)
-        if spec.matrix == "explicit" and not scored:
-            continue  # the model learns from scores only; still excluded below
-        cols.append(idx)
-        vals.append(float(score) if spec.matrix == "explicit" else 1.0)
-    row = sp.csr_matrix(
-        (
-            np.asarray(vals, dtype=np.float32),
-            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
-        ),
-        shape=(1, len(loaded.item_ids)),
-    )
-    row.sum_duplicates()
-    # Rank more than n: listed-but-unscored and hidden titles are dropped after ranking,
-    # and one query over the candidates fetches the rows that may be shown.
-    want = min(len(loaded.item_ids), n + len(listed) + ADULT_MARGIN)
-    idx, scores = loaded.model.recommend(row, n=want)
-    candidates = [
-        (int(loaded.item_ids[i]), float(s))
-        for i, s in zip(idx[0], scores[0], strict=True)
-        if np.isfinite(s) and int(loaded.item_ids[i]) not in listed
-    ]
-    visible = Anime.objects.filter(mal_id__in=[m for m, _ in candidates])
-    if not settings.SHOW_ADULT_CONTENT:
-        visible = visible.filter(is_adult=False)
-    anime = visible.in_bulk()
-    picked = [(m, s) for m, s in candidates if m in anime][:n]
-    items = [Recommendation(anime[m], s) for m, s in picked]
-    return RecommendationResult(
-        engine,
-        loaded.version,
-        items,
-        used_entries=len(cols),
-        ignored_entries=len(entries) - len(cols),
-    )

@@ -106,3 +106,12 @@ def run_concurrently(fn, n: int = 2) -> list:
     for t in threads:
         t.join(timeout=60)
     return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Throttle counters live in the cache: each test starts with none."""
+    if request.config.pluginmanager.hasplugin("django"):
+        from django.core.cache import cache
+
+        cache.clear()

@@ -19,7 +19,7 @@ WATCHED = [
     {"mal_id": 6, "score": 8},
     {"mal_id": 121, "score": 9},
     {"mal_id": 1535, "score": 10},
-    {"mal_id": 1575, "score": -1},
+    {"mal_id": 1575, "score": None},
 ]
 
 
