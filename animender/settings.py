@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # search lookups on PostgreSQL; inert on SQLite
     "rest_framework",
     "django_filters",
     "drf_spectacular",

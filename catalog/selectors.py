@@ -20,6 +20,7 @@ from django.db.models.query import QuerySet
 
 from .filters import AnimeSearchParams, Sort
 from .models import Anime, Genre, Studio
+from .search import RELEVANCE_ORDER, search_ranked
 
 # Within a year, later seasons are newer.
 _SEASON_ORDER = Case(
@@ -30,6 +31,11 @@ _SEASON_ORDER = Case(
 
 # Every ordering ends on the primary key so pages never repeat or skip rows between requests.
 _ORDERINGS: dict[str, tuple] = {
+    Sort.RELEVANCE: (  # without a query: the best titles first
+        F("mean").desc(nulls_last=True),
+        F("num_scoring_users").desc(nulls_last=True),
+        "mal_id",
+    ),
     Sort.SCORE: (
         F("mean").desc(nulls_last=True),
         F("num_scoring_users").desc(nulls_last=True),
@@ -83,11 +89,6 @@ def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
 def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Anime]:
     """Filtered, ordered titles with genres and studios prefetched; the caller paginates."""
     qs = anime_visible(show_adult=show_adult)
-    # search_text is already lower-cased in Python when written, so a plain ``contains`` on the
-    # lower-cased query is case-insensitive for every script on SQLite and PostgreSQL alike
-    # (SQLite's LIKE/``icontains`` only folds ASCII).
-    for term in params.q.lower().split():
-        qs = qs.filter(search_text__contains=term)
     through = Anime.genres.through
     for name in params.genres:
         # One EXISTS per genre gives AND semantics without join fan-out or DISTINCT.
@@ -110,6 +111,11 @@ def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Ani
         qs = qs.filter(status=params.status)
     if params.min_score is not None:
         qs = qs.filter(mean__gte=params.min_score)
+    if params.q:
+        # After the other filters: the SQLite typo fallback only scores what they leave.
+        qs = search_ranked(qs, params.q)
+        if params.sort == Sort.RELEVANCE:
+            return _with_relations(qs.order_by(*RELEVANCE_ORDER))
     return _with_relations(qs.order_by(*_ORDERINGS[params.sort]))
 
 

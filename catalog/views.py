@@ -49,7 +49,7 @@ def _form_state(request: HttpRequest) -> dict:
         "year": get.get("year", ""),
         "status": get.get("status", ""),
         "min_score": get.get("min_score", ""),
-        "sort": get.get("sort", "") or Sort.SCORE,
+        "sort": get.get("sort", "") or (Sort.RELEVANCE if get.get("q", "").strip() else Sort.SCORE),
     }
 
 
