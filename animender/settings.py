@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, so its process_exception sees view errors first: the site's 404/500 pages.
+    "animender.error_pages.ErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "animender.urls"

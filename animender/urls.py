@@ -2,6 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+admin.site.site_header = "Animender administration"
+admin.site.site_title = "Animender admin"
+admin.site.index_title = "Catalog, training runs and accounts"
+
+handler404 = "animender.error_pages.page_not_found"
+handler500 = "animender.error_pages.server_error"
+
 urlpatterns = [
     path("", include("catalog.urls")),
     path("accounts/", include("allauth.urls")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db.models import (
     Case,
@@ -145,13 +147,32 @@ def anime_year_list(*, show_adult: bool) -> list[int]:
     )
 
 
-def anime_media_type_list(*, show_adult: bool) -> list[tuple[str, str]]:
-    """(value, label) of the media types present, in the model's choice order."""
-    present = set(
+@dataclass(frozen=True)
+class FilterOptions:
+    """(value, label) of the media types, statuses and seasons some visible title has,
+    each in its choices' order: a filter never offers a value that finds nothing."""
+
+    media_types: list[tuple[str, str]]
+    statuses: list[tuple[str, str]]
+    seasons: list[tuple[str, str]]
+
+
+def anime_filter_options(*, show_adult: bool) -> FilterOptions:
+    """The three choice filters of the browse page, from one query."""
+    combos = set(
         anime_visible(show_adult=show_adult)
-        .exclude(media_type="")
         .order_by()
-        .values_list("media_type", flat=True)
+        .values_list("media_type", "status", "start_season")
         .distinct()
     )
-    return [(v, label) for v, label in Anime.MediaType.choices if v in present]
+    present = [{c[i] for c in combos} - {""} for i in range(3)]
+    return FilterOptions(
+        *(
+            [(v, label) for v, label in choices if v in values]
+            for choices, values in zip(
+                (Anime.MediaType.choices, Anime.Status.choices, Anime.Season.choices),
+                present,
+                strict=True,
+            )
+        )
+    )
