@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+REPEAT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint fmt migrate bootstrap worker beat serve sync-catalog \
+.PHONY: help venv run test test-fast test-repeat lint fmt migrate bootstrap worker beat serve sync-catalog \
         import-catalog bench check-deploy clean
 
 help: ## List the targets
@@ -32,6 +33,9 @@ run: bootstrap ## Set up and serve http://127.0.0.1:8000 (SQLite, in-process tas
 
 test: venv ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-repeat: venv ## make test REPEAT times (default 5) with every core kept busy
+	.ci/test-repeat $(REPEAT)
 
 test-fast: venv ## Run the tests that need no broker
 	$(BIN)/python -m pytest -m "not broker" $(PYTEST_ARGS)

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.conf import settings
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from .ml import artifacts
-from .ml.registry import ENGINES
-from .models import Engine, TrainingRun
-from .services import NoModelError, recommendations_for_entries, training_run_enqueue
+from .ml.registry import DEFAULT_ENGINE, engine_choices
+from .models import TrainingRun
+from .selectors import (
+    NoModelError,
+    engine_status_list,
+    recommendations_for_entries,
+    training_run_get,
+    training_run_list,
+)
+from .services import training_run_enqueue
 
-MAX_ENTRIES = 5000
+# A MAL list rarely passes 2,000 titles; the cap bounds the work one request can ask for.
+MAX_ENTRIES = 2000
 
 
 @extend_schema_serializer(component_name="TrainingRun")
@@ -45,6 +55,15 @@ class RecommendedItemOutput(serializers.Serializer):
     score = serializers.FloatField()
 
 
+class RecommendationAnonThrottle(AnonRateThrottle):
+    """Per-IP rate of the open recommendations endpoint, read from settings per request."""
+
+    scope = "recommendations_anon"
+
+    def get_rate(self) -> str:
+        return settings.RECOMMENDATIONS_ANON_RATE
+
+
 class EngineListApi(APIView):
     permission_classes = [AllowAny]
 
@@ -57,18 +76,7 @@ class EngineListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True), summary="Engines and their versions")
     def get(self, request):
-        data = []
-        for name in ENGINES:
-            last = TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first()
-            data.append(
-                {
-                    "name": name,
-                    "label": Engine(name).label,
-                    "version": artifacts.current_version(settings.MODEL_DIR, name),
-                    "last_run": last,
-                }
-            )
-        return Response(self.OutputSerializer(data, many=True).data)
+        return Response(self.OutputSerializer(engine_status_list(), many=True).data)
 
 
 class RecommendationCreateApi(APIView):
@@ -76,27 +84,41 @@ class RecommendationCreateApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []  # stateless: no session, so no CSRF token needed
+    throttle_classes = [RecommendationAnonThrottle]
 
     @extend_schema_serializer(component_name="WatchedEntry")
     class EntrySerializer(serializers.Serializer):
         mal_id = serializers.IntegerField(min_value=1)
         score = serializers.IntegerField(
-            min_value=-1,
+            min_value=1,
             max_value=10,
-            default=0,
-            help_text="1-10, or 0/-1 for watched but unscored",
+            allow_null=True,
+            default=None,
+            help_text="1-10, or null for watched without a score. Scores at or below "
+            "RECOMMENDER_DISLIKE_MAX_SCORE (default 4) count against similar titles.",
         )
 
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
+        engine = serializers.ChoiceField(choices=engine_choices(), default=DEFAULT_ENGINE)
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
-        entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES)
+        entries = serializers.ListField(
+            min_length=1,
+            max_length=MAX_ENTRIES,
+            help_text=f"Watched titles, each once; at most {MAX_ENTRIES}.",
+        )
 
         def validate_entries(self, value):
             entry = RecommendationCreateApi.EntrySerializer(data=value, many=True)
             entry.is_valid(raise_exception=True)
-            return [(e["mal_id"], e["score"]) for e in entry.validated_data]
+            pairs = [(e["mal_id"], e["score"]) for e in entry.validated_data]
+            counts = Counter(mal_id for mal_id, _ in pairs)
+            repeated = [str(m) for m, c in counts.items() if c > 1]
+            if repeated:
+                raise serializers.ValidationError(
+                    f"Each title may appear once; repeated mal_id: {', '.join(repeated)}."
+                )
+            return pairs
 
     @extend_schema_serializer(component_name="RecommendationResponse")
     class OutputSerializer(serializers.Serializer):
@@ -108,7 +130,12 @@ class RecommendationCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=OutputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="Invalid entries; the body names them."),
+            429: OpenApiResponse(description="Too many requests from this address."),
+            503: OpenApiResponse(description="The engine has not been trained yet."),
+        },
         summary="Recommend titles for a watched list",
     )
     def post(self, request):
@@ -122,16 +149,7 @@ class RecommendationCreateApi(APIView):
             )
         except NoModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        items = RecommendedItemOutput(result.items, many=True).data
-        return Response(
-            {
-                "engine": result.engine,
-                "version": result.version,
-                "used_entries": result.used_entries,
-                "ignored_entries": result.ignored_entries,
-                "results": items,
-            }
-        )
+        return Response(self.OutputSerializer(result).data)
 
 
 class TrainingRunListApi(APIView):
@@ -139,15 +157,15 @@ class TrainingRunListApi(APIView):
 
     @extend_schema_serializer(component_name="TrainingRunRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices)
+        engine = serializers.ChoiceField(choices=engine_choices())
 
     @extend_schema(responses=TrainingRunOutput(many=True), summary="Recent training runs (staff)")
     def get(self, request):
-        return Response(TrainingRunOutput(TrainingRun.objects.all()[:50], many=True).data)
+        return Response(TrainingRunOutput(training_run_list(), many=True).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={202: TrainingRunOutput},
+        responses={202: TrainingRunOutput, 409: OpenApiResponse(description="Already running.")},
         summary="Retrain an engine now (staff)",
     )
     def post(self, request):
@@ -164,4 +182,7 @@ class TrainingRunDetailApi(APIView):
 
     @extend_schema(responses=TrainingRunOutput, summary="One training run (staff)")
     def get(self, request, run_id: int):
-        return Response(TrainingRunOutput(get_object_or_404(TrainingRun, pk=run_id)).data)
+        run = training_run_get(run_id=run_id)
+        if run is None:
+            raise NotFound("No training run with this id.")
+        return Response(TrainingRunOutput(run).data)

@@ -21,6 +21,7 @@ class EngineSpec:
     saver: Callable[[Any, Path], None]
     loader: Callable[[Path], Any]
     defaults: dict = field(default_factory=dict)
+    label: str = ""  # for people: API, admin, pages; the name when empty
 
 
 def _knn_factory(**params):
@@ -55,7 +56,30 @@ def _nn_loader(path: Path):
     return WatchlistNN.load(path)
 
 
+# The one list of engines: the API's choices, the admin, training commands and beat all
+# derive from it, so a new engine registers here and nowhere else.
 ENGINES: dict[str, EngineSpec] = {
-    "knn_baseline": EngineSpec("knn_baseline", "explicit", _knn_factory, _knn_saver, _knn_loader),
-    "watchlist_nn": EngineSpec("watchlist_nn", "binary", _nn_factory, _nn_saver, _nn_loader),
+    "knn_baseline": EngineSpec(
+        "knn_baseline",
+        "explicit",
+        _knn_factory,
+        _knn_saver,
+        _knn_loader,
+        label="Item KNN with baseline",
+    ),
+    "watchlist_nn": EngineSpec(
+        "watchlist_nn",
+        "binary",
+        _nn_factory,
+        _nn_saver,
+        _nn_loader,
+        label="Neural watch-list model",
+    ),
 }
+# What POST /api/recommendations/ uses when the request names no engine.
+DEFAULT_ENGINE = "watchlist_nn"
+
+
+def engine_choices() -> list[tuple[str, str]]:
+    """(name, label) of every engine, for form and serializer choices."""
+    return [(name, spec.label or name) for name, spec in ENGINES.items()]

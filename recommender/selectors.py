@@ -1,0 +1,231 @@
+"""Reads of the recommender: engine status, training runs, and serving top-N for any list.
+
+Serving turns a watched list into one row of a model's item space and ranks the whole
+catalog in one pass, so anyone (a new sign-up, an anonymous API caller) is served
+without refitting. Hidden titles are masked inside that ranking, so a request for ``n``
+titles gets ``n`` whenever the catalog has them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
+from django.db.models import QuerySet
+
+from catalog.models import Anime
+from catalog.selectors import anime_hidden_ids, anime_visible
+
+from .ml import artifacts
+from .ml.registry import ENGINES, EngineSpec
+from .models import TrainingRun
+
+
+class NoModelError(RuntimeError):
+    """The engine has no trained version yet."""
+
+
+class UnknownEngineError(ValueError):
+    pass
+
+
+def engine_spec(engine: str) -> EngineSpec:
+    try:
+        return ENGINES[engine]
+    except KeyError:
+        raise UnknownEngineError(
+            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}"
+        ) from None
+
+
+# -- status and runs -------------------------------------------------------------------
+
+
+@dataclass
+class EngineStatus:
+    name: str
+    label: str
+    version: str | None
+    last_run: TrainingRun | None
+
+
+def engine_status_list() -> list[EngineStatus]:
+    """Every registered engine with its serving version and its last finished run."""
+    return [
+        EngineStatus(
+            name=name,
+            label=spec.label or name,
+            version=artifacts.current_version(settings.MODEL_DIR, name),
+            last_run=TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first(),
+        )
+        for name, spec in ENGINES.items()
+    ]
+
+
+def training_run_list(*, limit: int = 50) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.all()[:limit]
+
+
+def training_run_get(*, run_id: int) -> TrainingRun | None:
+    return TrainingRun.objects.filter(pk=run_id).first()
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    engine: str
+    version: str
+    model: object
+    item_ids: np.ndarray
+    index_of: dict[int, int]
+    meta: dict
+
+
+_cache: dict[str, LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def model_load(*, engine: str) -> LoadedModel:
+    """The serving version of ``engine``, loaded once per process and reloaded on a swap."""
+    spec = engine_spec(engine)
+    version = artifacts.current_version(settings.MODEL_DIR, engine)
+    if version is None:
+        raise NoModelError(f"{engine} has not been trained yet")
+    cached = _cache.get(engine)
+    if cached and cached.version == version:
+        return cached
+    with _cache_lock:
+        cached = _cache.get(engine)
+        if cached and cached.version == version:
+            return cached
+        path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
+        loaded = LoadedModel(
+            engine,
+            version,
+            spec.loader(path),
+            item_ids,
+            {int(m): i for i, m in enumerate(item_ids)},
+            meta,
+        )
+        _cache[engine] = loaded
+        return loaded
+
+
+@dataclass
+class Recommendation:
+    anime: Anime
+    score: float
+
+
+@dataclass
+class RecommendationResult:
+    engine: str
+    version: str
+    items: list[Recommendation]
+    used_entries: int
+    ignored_entries: int
+
+
+def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (
+            np.asarray(vals, dtype=np.float32),
+            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
+        ),
+        shape=(1, n_items),
+    )
+
+
+def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
+    """Dense (n_items,) float64 scores of every title for one row; titles in the row and
+    titles the model cannot score are NaN."""
+    n_items = row.shape[1]
+    idx, scores = model.recommend(row, n=n_items)
+    out = np.full(n_items, np.nan)
+    out[idx[0]] = scores[0]
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
+    """Scores of a watch-list (binary) model where disliked titles count against.
+
+    The model sees which titles were watched, not how they were liked. The lift that the
+    disliked titles alone give each title over an empty list (its neighbours' lift) is
+    subtracted from the liked list's scores, so a disliked title pushes its neighbours
+    down instead of up.
+    """
+    with_liked = _all_scores(model, _row(n_items, liked, [1.0] * len(liked)))
+    if not disliked:
+        return with_liked
+    prior = _all_scores(model, _row(n_items, [], []))
+    lift = _all_scores(model, _row(n_items, disliked, [1.0] * len(disliked))) - prior
+    return with_liked - np.nan_to_num(lift, nan=0.0)
+
+
+def recommendations_for_entries(
+    *, engine: str, entries: list[tuple[int, int | None]], n: int = 10
+) -> RecommendationResult:
+    """Top-``n`` titles for a list of ``(mal_id, score)``; score None = watched, no score.
+
+    Scores at or below ``RECOMMENDER_DISLIKE_MAX_SCORE`` count against a title's
+    neighbours in every engine: explicit engines read the score itself (a low score is a
+    negative residual), watch-list engines subtract the disliked titles' lift. Titles on
+    the list are never recommended; hidden (adult) titles only when the site shows them.
+    """
+    loaded = model_load(engine=engine)
+    spec = engine_spec(engine)
+    n_items = len(loaded.item_ids)
+    dislike_max = settings.RECOMMENDER_DISLIKE_MAX_SCORE
+    cols, vals, liked, disliked = [], [], [], []
+    for mal_id, score in entries:
+        idx = loaded.index_of.get(int(mal_id))
+        if idx is None:
+            continue
+        scored = score is not None and score >= 1
+        if spec.matrix == "explicit":
+            if not scored:
+                continue  # the model learns from scores only; still excluded below
+            cols.append(idx)
+            vals.append(float(score))
+        elif scored and score <= dislike_max:
+            disliked.append(idx)
+        else:
+            liked.append(idx)
+    if spec.matrix == "explicit":
+        scores = _all_scores(loaded.model, _row(n_items, cols, vals))
+    else:
+        scores = _signed_watch_scores(loaded.model, n_items, liked, disliked)
+    used = len(cols) + len(liked) + len(disliked)
+    # Listed and hidden titles leave the ranking before it is cut at n.
+    listed = [loaded.index_of[m] for m, _ in entries if int(m) in loaded.index_of]
+    scores[listed] = np.nan
+    hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
+    scores[hidden] = np.nan
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    order = order[: int(np.isfinite(scores).sum())]
+    items = _pick(loaded.item_ids, order, scores, n)
+    return RecommendationResult(
+        engine, loaded.version, items, used_entries=used, ignored_entries=len(entries) - used
+    )
+
+
+def _pick(item_ids: np.ndarray, order: np.ndarray, scores: np.ndarray, n: int):
+    """The first ``n`` ranked titles that exist in the catalog, fetched a slice at a time
+    (a model may know a title the catalog no longer holds)."""
+    items: list[Recommendation] = []
+    start, step = 0, n + 20
+    while len(items) < n and start < len(order):
+        chunk = order[start : start + step]
+        rows = anime_visible().in_bulk([int(item_ids[i]) for i in chunk])
+        for i in chunk:
+            anime = rows.get(int(item_ids[i]))
+            if anime is not None and len(items) < n:
+                items.append(Recommendation(anime, float(scores[i])))
+        start += step
+    return items
