@@ -6,6 +6,7 @@ import random
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Count, F, Q
 
 from catalog.models import Anime
 from recommender.models import CommunityRating
@@ -93,13 +94,16 @@ def mini_community(mini_data, settings, tmp_path):
 def test_hidden_titles_leave_the_ranking_so_n_are_always_returned(mini_community, client, engine):
     train(engine, **({"epochs": 3, "hidden": 32} if engine == "watchlist_nn" else {}))
     watched = [{"mal_id": 1, "score": 9}, {"mal_id": 121, "score": 8}]
-    # Everything is adult except 25 titles the model knows, far down any ranking.
+    # Everything is adult except 25 titles both engines model (10+ scores), far down any
+    # ranking: the least popular of them.
     keep = list(
-        Anime.objects.filter(community_ratings__isnull=False)
+        Anime.objects.annotate(
+            scores=Count("community_ratings", filter=Q(community_ratings__score__gte=1))
+        )
+        .filter(scores__gte=10)
         .exclude(mal_id__in=[1, 121])
-        .order_by("-popularity")
-        .values_list("mal_id", flat=True)
-        .distinct()[:25]
+        .order_by(F("popularity").desc(nulls_last=True), "mal_id")
+        .values_list("mal_id", flat=True)[:25]
     )
     Anime.objects.exclude(mal_id__in=keep).update(is_adult=True)
     response = post(client, {"engine": engine, "n": 25, "entries": watched})
