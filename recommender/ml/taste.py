@@ -68,8 +68,9 @@ _TOKEN_COLUMNS = [
     ("type", "type"),
     ("source", "source"),
 ]
-# Feature-name prefixes without a readable meaning: left out of explain().
-_OPAQUE_PREFIXES = ("latent:",)
+# Left out of explain(): latent factors have no readable meaning, and the prior is the
+# offset every title starts from, not a taste.
+_OPAQUE_PREFIXES = ("latent:", "prior:logit")
 
 UNSCORED = -1
 PRIOR_FEATURE = "prior:logit"

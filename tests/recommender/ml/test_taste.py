@@ -127,7 +127,8 @@ def test_model_learns_a_planted_taste(comedy_user, mini_features):
     explained = model.explain(mini_features.feature_names, top=5)
     assert explained["up"][0][0] == "genre:Comedy"
     assert all(w > 0 for _, w in explained["up"]) and all(w < 0 for _, w in explained["down"])
-    assert not any(n.startswith("latent:") for n, _ in explained["up"] + explained["down"])
+    shown = [n for n, _ in explained["up"] + explained["down"]]
+    assert not any(n.startswith(("latent:", PRIOR_FEATURE)) for n in shown)
 
 
 def test_model_beats_base_rate_for_a_real_user(mini_interactions, mini_features):
