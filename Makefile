@@ -71,6 +71,7 @@ bench: venv ## Run the benchmarks on ../shared/data (results in bench/results/)
 	$(BIN)/python bench/knn_baseline.py --data ../shared/data --json bench/results/knn_baseline.json
 	$(BIN)/python bench/offline_eval.py --data ../shared/data --json bench/results/offline_eval.json \
 		--plot bench/results/offline_eval_ndcg.png
+	$(BIN)/python bench/active_learning.py --data ../shared/data --json bench/results/active_learning.json
 
 check-deploy: venv ## Django's deployment checklist in production mode
 	$(BIN)/python manage.py check --deploy

@@ -1,0 +1,125 @@
+"""Queue strategies for the labeling queue (no Django)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.ml.active_learning import cold_start_order, select_queue
+
+
+def _genres(catalog, rows) -> set[str]:
+    out: set[str] = set()
+    for value in catalog["genres"].iloc[rows].fillna(""):
+        out |= {g.strip() for g in value.split(",") if g.strip()}
+    return out
+
+
+def test_cold_start_is_a_permutation_of_the_catalog(mini_catalog):
+    order = cold_start_order(mini_catalog, random_state=0)
+    assert order.dtype == np.int64
+    assert sorted(order.tolist()) == list(range(len(mini_catalog)))
+
+
+def test_cold_start_shows_popular_titles_spread_across_genres(mini_catalog):
+    order = cold_start_order(mini_catalog, random_state=0)
+    members = mini_catalog["members"].to_numpy()
+    by_members = np.argsort(-members)
+    first = order[:10]
+    # Popular: the first ten come from the 200 most-watched titles.
+    assert set(first.tolist()) <= set(by_members[:200].tolist())
+    # Spread: they cover clearly more genres than the ten most popular titles do.
+    assert len(_genres(mini_catalog, first)) >= len(_genres(mini_catalog, by_members[:10])) + 4
+    # No single genre dominates the first ten.
+    counts: dict[str, int] = {}
+    for value in mini_catalog["genres"].iloc[first].fillna(""):
+        for g in {g.strip() for g in value.split(",")}:
+            counts[g] = counts.get(g, 0) + 1
+    assert max(counts.values()) <= 6
+
+
+def test_cold_start_spreads_years(mini_catalog):
+    order = cold_start_order(mini_catalog, random_state=0)
+    years = (
+        mini_catalog["premiered"].iloc[order[:20]].dropna().str.extract(r"(\d{4})")[0].astype(int)
+    )
+    assert years.max() - years.min() >= 10
+
+
+def test_uncertainty_picks_closest_to_half_first():
+    proba = np.array([0.9, 0.52, 0.1, 0.45, 0.7, 0.5, 0.3])
+    eligible = np.ones(7, dtype=bool)
+    picked = select_queue(proba, eligible, n=3, exploration=0.0)
+    assert picked == [(5, "uncertainty"), (1, "uncertainty"), (3, "uncertainty")]
+
+
+def test_queue_never_returns_ineligible_or_duplicate_rows():
+    rng = np.random.default_rng(0)
+    proba = rng.random(5000)
+    eligible = rng.random(5000) < 0.3
+    proba[~eligible] = 0.5  # the most uncertain rows are all ineligible
+    for strategy in ("uncertainty", "random"):
+        picked = select_queue(proba, eligible, n=50, strategy=strategy, rng=rng)
+        rows = [r for r, _ in picked]
+        assert len(rows) == 50 == len(set(rows))
+        assert eligible[rows].all()
+
+
+def test_exploration_share_is_random_and_labeled():
+    proba = np.linspace(0, 1, 1001)
+    eligible = np.ones(1001, dtype=bool)
+    picked = select_queue(proba, eligible, n=20, exploration=0.2, rng=np.random.default_rng(1))
+    reasons = [reason for _, reason in picked]
+    assert reasons.count("uncertainty") == 16 and reasons.count("exploration") == 4
+    uncertain = [r for r, reason in picked if reason == "uncertainty"]
+    assert max(abs(proba[uncertain] - 0.5)) <= 0.0085
+    explored = [r for r, reason in picked if reason == "exploration"]
+    assert not set(explored) & set(uncertain)
+
+
+def test_queue_returns_fewer_when_few_rows_are_eligible():
+    proba = np.full(10, 0.5)
+    eligible = np.zeros(10, dtype=bool)
+    eligible[[2, 7]] = True
+    picked = select_queue(proba, eligible, n=5, rng=np.random.default_rng(0))
+    assert sorted(r for r, _ in picked) == [2, 7]
+    assert select_queue(proba, np.zeros(10, dtype=bool), n=5) == []
+
+
+def test_density_strategy_prefers_typical_titles(mini_features):
+    n = mini_features.matrix.shape[0]
+    proba = np.full(n, 0.5)  # equally uncertain everywhere: density decides
+    picked = select_queue(
+        proba,
+        np.ones(n, dtype=bool),
+        n=10,
+        strategy="density",
+        exploration=0.0,
+        features=mini_features,
+    )
+    rows = [r for r, _ in picked]
+    assert mini_features.density[rows].min() >= np.quantile(mini_features.density, 0.99)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        select_queue(np.zeros(3), np.ones(3, dtype=bool), n=1, strategy="greedy")
+    with pytest.raises(ValueError, match="rows"):
+        select_queue(np.zeros(3), np.ones(4, dtype=bool), n=1)
+    with pytest.raises(ValueError, match="density"):
+        select_queue(np.zeros(3), np.ones(3, dtype=bool), n=1, strategy="density")
+
+
+def test_density_on_part_of_the_catalog_uses_the_given_rows(mini_features):
+    # proba covers 5 catalog rows only (a simulated user's pool); positions come back.
+    rows = np.argsort(mini_features.density)[[0, 1, 2, -2, -1]]
+    picked = select_queue(
+        np.full(5, 0.5),
+        np.ones(5, dtype=bool),
+        n=2,
+        strategy="density",
+        exploration=0.0,
+        features=mini_features,
+        rows=rows,
+    )
+    assert sorted(r for r, _ in picked) == [3, 4]
