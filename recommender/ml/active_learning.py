@@ -111,6 +111,7 @@ def select_queue(
     exploration: float = 0.1,
     features: CatalogFeatures | None = None,
     rng: np.random.Generator | None = None,
+    rows: np.ndarray | None = None,
 ) -> list[tuple[int, str]]:
     """The next ``n`` rows to ask about, as ``[(row, reason)]``.
 
@@ -125,7 +126,9 @@ def select_queue(
     ``exploration`` is the share of the page (rounded down, at least one when > 0 and
     n >= 3) filled with random eligible rows, reason ``"exploration"``.
     Never returns an ineligible row or a row twice; returns fewer than ``n`` when fewer
-    rows are eligible.
+    rows are eligible. ``rows`` (optional): the catalog row of each entry of ``proba``
+    when it covers only part of the catalog (for ``density``); returned positions index
+    ``proba``.
     """
     proba = np.asarray(proba, dtype=np.float64).ravel()
     eligible = np.asarray(eligible, dtype=bool).ravel()
@@ -152,7 +155,8 @@ def select_queue(
     if strategy == "density":
         if features is None or features.density is None:
             raise ValueError("the density strategy needs features with a density vector")
-        score = score * (0.25 + features.density[candidates])
+        density = features.density if rows is None else features.density[rows]
+        score = score * (0.25 + density[candidates])
     if n_exploit < len(candidates):
         top = np.argpartition(-score, n_exploit - 1)[:n_exploit] if n_exploit else np.empty(0, int)
     else:
