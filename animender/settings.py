@@ -289,6 +289,11 @@ CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are failed and queued again.
     "catalog-reap-stale-syncs": {"task": "catalog.reap_stale_runs", "schedule": 120},
     "recommender-reap-stale-runs": {"task": "recommender.reap_stale_runs", "schedule": 120},
+    # Taste runs whose worker died stop blocking their member's next run.
+    "labeling-reap-stale-taste-runs": {
+        "task": "labeling.reap_stale_taste_runs",
+        "schedule": 10 * 60,
+    },
 }
 
 # MyAnimeList API v2
@@ -319,6 +324,19 @@ RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default
 # POST /api/recommendations/ is open to anyone: a per-IP rate (DRF syntax, e.g. 30/minute).
 RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
+
+# Per-user taste models (labeling app)
+# A member's model retrains in the background after this many new like/dislike labels.
+TASTE_RETRAIN_EVERY = env.int("TASTE_RETRAIN_EVERY", default=10)
+# List entries used as labels (when the member allows it): score >= like, <= dislike.
+TASTE_LIST_LIKE_MIN = env.int("TASTE_LIST_LIKE_MIN", default=8)
+TASTE_LIST_DISLIKE_MAX = env.int("TASTE_LIST_DISLIKE_MAX", default=5)
+# Share of each queue page picked at random among eligible titles instead of by uncertainty.
+TASTE_EXPLORATION = env.float("TASTE_EXPLORATION", default=0.1)
+# Learn item factors from community ratings into the catalog features.
+TASTE_COMMUNITY_FEATURES = env_bool("TASTE_COMMUNITY_FEATURES", default=True)
+# A running taste run without a heartbeat for this long lost its worker: marked failed.
+TASTE_RUN_STALE_SECONDS = env.int("TASTE_RUN_STALE_SECONDS", default=20 * 60)
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

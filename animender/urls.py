@@ -13,6 +13,7 @@ handler500 = "animender.error_pages.server_error"
 
 urlpatterns = [
     path("", include("catalog.urls")),
+    path("", include("labeling.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
     path("users/<str:username>/list/", public_list, name="public-list"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/", include("catalog.api_urls")),
     path("api/", include("recommender.api_urls")),
     path("api/", include("accounts.api_urls")),
+    path("api/me/", include("labeling.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

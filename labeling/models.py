@@ -31,3 +31,96 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} · {self.anime_id}: {self.answer}"
+
+
+class TasteTrainingRun(models.Model):
+    """One training of one member's taste model; the page and API read progress from it.
+
+    The database keeps at most one queued and one running run per member (partial unique
+    constraints), so two workers never train the same member at once, whatever the broker
+    redelivers.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        # A newer request replaced this one before a worker picked it up.
+        SUPERSEDED = "superseded", "Superseded"
+
+    class Trigger(models.TextChoices):
+        LABELS = "labels", "New labels"
+        MANUAL = "manual", "On demand"
+        LIST = "list", "List import"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="taste_runs"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    # Highest Label id when requested: labels above it count towards the next retrain.
+    last_label_id = models.BigIntegerField(default=0)
+    n_labels = models.PositiveIntegerField(default=0, help_text="Training examples used.")
+    n_pos = models.PositiveIntegerField(default=0)
+    n_neg = models.PositiveIntegerField(default=0)
+    n_from_list = models.PositiveIntegerField(default=0, help_text="Examples taken from the list.")
+    # average_precision, roc_auc, base_rate (cross-validated), pr_curve, explain
+    metrics = models.JSONField(default=dict, blank=True)
+    durations = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    version = models.CharField(max_length=40, blank=True, default="")
+    catalog_version = models.CharField(max_length=40, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="queued"),
+                name="uniq_taste_run_queued_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="running"),
+                name="uniq_taste_run_running_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"taste run #{self.pk} of {self.user_id} ({self.status})"
+
+    @property
+    def average_precision(self) -> float | None:
+        return self.metrics.get("average_precision")
+
+    @property
+    def seconds_taken(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class TasteScores(models.Model):
+    """P(like) of every catalog title under one member's current model version.
+
+    Written once per model version as two packed arrays (about 160 kB for the full
+    catalog), so the queue and recommendations read one row instead of loading a model.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="taste_scores"
+    )
+    run = models.ForeignKey(TasteTrainingRun, on_delete=models.CASCADE, related_name="+")
+    version = models.CharField(max_length=40)
+    mal_ids = models.BinaryField(help_text="int32 little-endian, catalog row order")
+    proba = models.BinaryField(help_text="float32 little-endian, aligned with mal_ids")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"taste scores of {self.user_id} ({self.version})"

@@ -1,0 +1,238 @@
+"""Reads for labeling: the queue, a member's progress, runs and stored taste scores.
+
+Nothing here trains or loads a model: the queue reads the P(like) array stored per model
+version (:class:`TasteScores`), so a request costs a few small queries and numpy work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+
+from accounts.models import ListEntry, Profile
+from catalog.models import Anime, Genre
+
+from .models import Label, TasteScores, TasteTrainingRun
+
+Answer = Label.Answer
+Status = TasteTrainingRun.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+NEED_BOTH = (
+    "need at least one title you would like and one you wouldn't: "
+    "label a few more titles (or rate some on your list)"
+)
+
+COLD_START = "cold_start"
+
+
+def profile_for(*, user) -> Profile:
+    """The member's saved profile, or an unsaved one with the defaults (reads never write)."""
+    return Profile.objects.filter(user=user).first() or Profile(user=user)
+
+
+def label_get(*, user, label_id: int) -> Label | None:
+    return Label.objects.filter(user=user, pk=label_id).select_related("anime").first()
+
+
+def label_list(*, user) -> QuerySet[Label]:
+    return Label.objects.filter(user=user).select_related("anime")
+
+
+def taste_training_examples(*, user) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mal_ids int64, y int8 with 1 = like, n_from_list)`` for one member.
+
+    Queue answers always count; list scores count when the member allows it
+    (score >= TASTE_LIST_LIKE_MIN is a like, <= TASTE_LIST_DISLIKE_MAX a dislike). An
+    explicit answer in the queue wins over the list for the same title.
+    """
+    answers = dict(
+        Label.objects.filter(user=user, answer__in=[Answer.LIKE, Answer.DISLIKE]).values_list(
+            "anime_id", "answer"
+        )
+    )
+    y = {mal_id: int(answer == Answer.LIKE) for mal_id, answer in answers.items()}
+    from_list = 0
+    if profile_for(user=user).labels_from_list:
+        scored = ListEntry.objects.filter(user=user, score__isnull=False).values_list(
+            "anime_id", "score"
+        )
+        for mal_id, score in scored:
+            if mal_id in y:
+                continue
+            if score >= settings.TASTE_LIST_LIKE_MIN:
+                y[mal_id] = 1
+            elif score <= settings.TASTE_LIST_DISLIKE_MAX:
+                y[mal_id] = 0
+            else:
+                continue
+            from_list += 1
+    ids = np.fromiter(y.keys(), dtype=np.int64, count=len(y))
+    return ids, np.fromiter(y.values(), dtype=np.int8, count=len(y)), from_list
+
+
+def taste_example_counts(*, user) -> tuple[int, int]:
+    """(likes, dislikes) the next training would use."""
+    _, y, _ = taste_training_examples(user=user)
+    return int(y.sum()), int(len(y) - y.sum())
+
+
+def taste_scores_get(*, user) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """``(mal_ids int64, p_like float32, model version)`` of the member's current model."""
+    row = TasteScores.objects.filter(user=user).first()
+    if row is None:
+        return None
+    ids = np.frombuffer(bytes(row.mal_ids), dtype="<i4").astype(np.int64)
+    return ids, np.frombuffer(bytes(row.proba), dtype="<f4"), row.version
+
+
+def taste_run_list(*, user) -> QuerySet[TasteTrainingRun]:
+    return TasteTrainingRun.objects.filter(user=user)
+
+
+def taste_run_latest_done(*, user) -> TasteTrainingRun | None:
+    return TasteTrainingRun.objects.filter(user=user, status=Status.DONE).first()
+
+
+def labels_since_last_run(*, user) -> int:
+    """Like/dislike answers given after the newest training request (any outcome)."""
+    last = (
+        TasteTrainingRun.objects.filter(user=user)
+        .exclude(status=Status.SUPERSEDED)
+        .aggregate(m=Max("last_label_id"))["m"]
+    )
+    return Label.objects.filter(
+        user=user, answer__in=[Answer.LIKE, Answer.DISLIKE], pk__gt=last or 0
+    ).count()
+
+
+@dataclass
+class LabelingProgress:
+    likes: int
+    dislikes: int
+    skips: int
+    labels_until_retrain: int
+    model_average_precision: float | None
+    model_version: str
+    model_labels: int
+    training_status: str  # "", "queued" or "running"
+
+    @property
+    def labels_given(self) -> int:
+        return self.likes + self.dislikes
+
+    @property
+    def retrain_progress_percent(self) -> int:
+        every = settings.TASTE_RETRAIN_EVERY
+        return round(100 * (every - self.labels_until_retrain) / every) if every else 100
+
+
+def labeling_progress(*, user) -> LabelingProgress:
+    counts = Label.objects.filter(user=user).aggregate(
+        likes=Count("pk", filter=Q(answer=Answer.LIKE)),
+        dislikes=Count("pk", filter=Q(answer=Answer.DISLIKE)),
+        skips=Count("pk", filter=Q(answer=Answer.SKIP)),
+    )
+    done = taste_run_latest_done(user=user)
+    active = TasteTrainingRun.objects.filter(user=user, status__in=ACTIVE).first()
+    every = settings.TASTE_RETRAIN_EVERY
+    return LabelingProgress(
+        likes=counts["likes"],
+        dislikes=counts["dislikes"],
+        skips=counts["skips"],
+        labels_until_retrain=max(0, every - labels_since_last_run(user=user)),
+        model_average_precision=done.average_precision if done else None,
+        model_version=done.version if done else "",
+        model_labels=done.n_labels if done else 0,
+        training_status=active.status if active else "",
+    )
+
+
+@dataclass
+class QueueItem:
+    anime: Anime
+    reason: str  # cold_start, uncertainty, exploration, ...
+    p_like: float | None
+
+
+@dataclass
+class LabelQueue:
+    strategy: str  # cold_start or uncertainty
+    model_version: str
+    items: list[QueueItem]
+
+
+def _answered_and_listed(*, user) -> tuple[np.ndarray, int]:
+    """Titles never to ask about again (labeled, skips too; on the list, or marked not
+    interested), and how many labels the member has given."""
+    labeled = list(Label.objects.filter(user=user).order_by().values_list("anime_id", flat=True))
+    listed = ListEntry.objects.filter(user=user).order_by().values_list("anime_id", flat=True)
+    return np.fromiter({*labeled, *listed}, dtype=np.int64), len(labeled)
+
+
+def _visible_anime(ids: list[int], *, show_adult: bool) -> dict[int, Anime]:
+    qs = Anime.objects.prefetch_related(
+        Prefetch("genres", queryset=Genre.objects.only("id", "name"))
+    )
+    if not show_adult:
+        qs = qs.filter(is_adult=False)
+    return qs.in_bulk(ids)
+
+
+# Candidates fetched beyond the page: hidden (adult) or deleted titles are dropped after the
+# pick, which is cheaper than loading every adult id to mask them first.
+MARGIN = 10
+MAX_ROUNDS = 4
+
+
+def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
+    """The next ``limit`` titles to ask ``user`` about, each with the reason it was chosen.
+
+    No model yet: the cold-start order (popular titles spread across genres and years).
+    With a model: uncertainty sampling on its stored P(like), with an exploration share.
+    The random part is seeded by the member and their label count, so the page asks for
+    the same titles again until a new answer arrives.
+    """
+    from recommender.ml.active_learning import select_queue
+
+    from .catalog_features import cold_start_mal_ids
+
+    show_adult = profile_for(user=user).show_adult
+    blocked, n_labels = _answered_and_listed(user=user)
+    scores = taste_scores_get(user=user)
+    if scores is None:
+        order = cold_start_mal_ids()
+        order = order[~np.isin(order, blocked)]
+        items: list[QueueItem] = []
+        start = 0
+        while len(items) < limit and start < len(order):
+            batch = order[start : start + limit - len(items) + MARGIN].tolist()
+            start += len(batch)
+            anime = _visible_anime(batch, show_adult=show_adult)
+            items += [QueueItem(anime[m], COLD_START, None) for m in batch if m in anime]
+        return LabelQueue(COLD_START, "", items[:limit])
+    ids, proba, version = scores
+    proba = proba.astype(np.float64)
+    eligible = ~np.isin(ids, blocked)
+    items = []
+    for _ in range(MAX_ROUNDS):
+        chosen = select_queue(
+            proba,
+            eligible,
+            n=limit + MARGIN,
+            strategy="uncertainty",
+            exploration=settings.TASTE_EXPLORATION,
+            rng=np.random.default_rng([user.pk, n_labels]),
+        )
+        anime = _visible_anime([int(ids[row]) for row, _ in chosen], show_adult=show_adult)
+        items = [
+            QueueItem(anime[int(ids[row])], reason, float(proba[row]))
+            for row, reason in chosen
+            if int(ids[row]) in anime
+        ]
+        if len(items) >= limit or len(chosen) < limit + MARGIN:
+            break
+        eligible[[row for row, _ in chosen if int(ids[row]) not in anime]] = False
+    return LabelQueue("uncertainty", version, items[:limit])
