@@ -260,7 +260,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # visibility timeout. It must outlast the longest task hard limit (training: 3,900 s),
 # or a long run is started twice. Runs are claimed in the database as well (animender.runs).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3 * 3600)
 }
 # Run rows (syncs, trainings): a worker stamps heartbeat_at this often, and the reaper
 # fails a running row silent for longer than RUN_STALE_AFTER_SECONDS (its worker died).
@@ -280,6 +280,11 @@ CELERY_BEAT_SCHEDULE = {
     "recommender-train-nightly": {
         "task": "recommender.train_all",
         "schedule": crontab(hour=env.int("TRAIN_HOUR_UTC", default=3), minute=0),
+    },
+    # related_anime is one request per title: small hourly batches, most popular first.
+    "catalog-sync-relations": {
+        "task": "catalog.sync_relations",
+        "schedule": env.int("CATALOG_RELATIONS_SYNC_SECONDS", default=3600),
     },
     "catalog-sync-full": {
         "task": "catalog.sync_catalog",
@@ -305,6 +310,8 @@ MAL_BACKOFF_BASE_SECONDS = env.float("MAL_BACKOFF_BASE_SECONDS", default=2.0)
 MAL_BACKOFF_MAX_SECONDS = env.float("MAL_BACKOFF_MAX_SECONDS", default=300.0)
 # Pause between pages: one request at a time, about 1 per second, as mal-api.md advises.
 MAL_REQUEST_INTERVAL_SECONDS = env.float("MAL_REQUEST_INTERVAL_SECONDS", default=1.0)
+# Titles per background related_anime batch (one details request each).
+MAL_RELATIONS_BATCH = env.int("MAL_RELATIONS_BATCH", default=600)
 
 # List import: caps on an uploaded MAL export, compressed and after gunzip (a 10k-title
 # export is about 8 MB of XML, 1 MB gzipped), and on titles fetched from MAL per import.

@@ -14,6 +14,7 @@ handler500 = "animender.error_pages.server_error"
 urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("labeling.urls")),
+    path("", include("recommender.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
     path("users/<str:username>/list/", public_list, name="public-list"),

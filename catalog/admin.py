@@ -1,10 +1,16 @@
 from django.contrib import admin
 
-from .models import Anime, Genre, Studio, SyncRun
+from .models import Anime, AnimeRelation, Genre, Studio, SyncRun
+
+
+class AnimeRelationInline(admin.TabularInline):
+    model = AnimeRelation
+    extra = 0
 
 
 @admin.register(Anime)
 class AnimeAdmin(admin.ModelAdmin):
+    inlines = [AnimeRelationInline]
     list_display = ["mal_id", "title", "media_type", "status", "start_year", "mean", "popularity"]
     list_filter = ["media_type", "status", "is_adult"]
     search_fields = ["title", "search_text"]

@@ -119,6 +119,15 @@ class ListStatus:
     tags: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RelatedAnime:
+    """One ``related_anime`` entry of a details call: ``mal_id`` is ``relation_type`` of it."""
+
+    mal_id: int
+    relation_type: str
+    title: str = ""
+
+
 @dataclass
 class UserListEntry:
     anime: AnimeRecord
@@ -248,6 +257,23 @@ class MalClient:
         if not isinstance(body, dict):
             raise MalServerError("MAL details response is not a JSON object")
         return anime_record_from_node(body, fields=requested_fields(field_list))
+
+    def anime_related(self, anime_id: int) -> list[RelatedAnime]:
+        """MAL's ``related_anime`` of one title (detail-only field, §4). Raises MalNotFound."""
+        body = self._get(f"anime/{int(anime_id)}", {"fields": "related_anime"})
+        if not isinstance(body, dict):
+            raise MalServerError("MAL details response is not a JSON object")
+        related = []
+        for item in body.get("related_anime") or []:
+            node = item.get("node") if isinstance(item, dict) else None
+            kind = item.get("relation_type") if isinstance(item, dict) else None
+            if not isinstance(node, dict) or not isinstance(kind, str) or not kind:
+                continue  # a malformed entry says nothing about the franchise
+            raw_id = node.get("id")
+            if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id <= 0:
+                continue
+            related.append(RelatedAnime(raw_id, kind, str(node.get("title") or "")))
+        return related
 
     def ranking_pages(self, ranking_type: str = "all", *, offset: int = 0) -> Iterator[Page]:
         if ranking_type not in RANKING_TYPES:

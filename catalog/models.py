@@ -102,6 +102,9 @@ class Anime(models.Model):
     genres = models.ManyToManyField(Genre, related_name="anime", blank=True)
     studios = models.ManyToManyField(Studio, related_name="anime", blank=True)
     mal_updated_at = models.DateTimeField(null=True, blank=True)
+    # When MAL's related_anime were last fetched (None: never); the relation sync walks
+    # titles by this column, so an interrupted sync resumes where it stopped.
+    relations_synced_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,6 +122,42 @@ class Anime(models.Model):
     @property
     def mal_url(self) -> str:
         return f"https://myanimelist.net/anime/{self.mal_id}"
+
+
+class AnimeRelation(models.Model):
+    """One MAL ``related_anime`` edge: ``related`` is ``relation_type`` of ``anime``.
+
+    ``related_id`` is a plain id, not a foreign key: MAL relates titles our catalog may not
+    hold yet (or hides as adult), and an edge must survive until that title arrives.
+    """
+
+    class Type(models.TextChoices):
+        SEQUEL = "sequel", "Sequel"
+        PREQUEL = "prequel", "Prequel"
+        ALTERNATIVE_SETTING = "alternative_setting", "Alternative setting"
+        ALTERNATIVE_VERSION = "alternative_version", "Alternative version"
+        SIDE_STORY = "side_story", "Side story"
+        PARENT_STORY = "parent_story", "Parent story"
+        SUMMARY = "summary", "Summary"
+        FULL_STORY = "full_story", "Full story"
+        SPIN_OFF = "spin_off", "Spin-off"
+        CHARACTER = "character", "Character"
+        OTHER = "other", "Other"
+
+    anime = models.ForeignKey(Anime, on_delete=models.CASCADE, related_name="relations")
+    related_id = models.PositiveIntegerField(db_index=True)
+    relation_type = models.CharField(max_length=30, choices=Type.choices)
+
+    class Meta:
+        ordering = ["anime_id", "related_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["anime", "related_id", "relation_type"], name="uniq_anime_relation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.related_id} is {self.relation_type} of {self.anime_id}"
 
 
 class SyncRun(models.Model):

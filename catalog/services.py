@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from .franchises import franchise_index_invalidate
 from .models import Anime, Genre, Studio
 from .records import ANIME_FIELDS, AnimeRecord, NamedRef
 
@@ -242,6 +243,9 @@ def anime_upsert_many(*, records: list[AnimeRecord]) -> UpsertCounts:
                 {r.mal_id: [ids[ref.name] for ref in getattr(r, attr)] for r in stated},
             )
 
+    # Titles, names or adult flags changed: this process regroups franchises on next use
+    # (other processes within franchises.INDEX_TTL_SECONDS).
+    transaction.on_commit(franchise_index_invalidate)
     created = len(by_id.keys() - existing.keys())
     return UpsertCounts(created=created, updated=len(by_id) - created)
 

@@ -32,3 +32,15 @@ def sync_catalog_task(self, mode: str = "full") -> int | None:
 def reap_stale_syncs_task() -> list[int]:
     """Periodic: fail syncs whose worker died (resumable) and queue them again."""
     return [run.pk for run in sync_runs_reap_stale(requeue=True)]
+
+
+# Name is a contract with CELERY_BEAT_SCHEDULE. One details request per title at ~1 req/s:
+# a batch of MAL_RELATIONS_BATCH (600) takes ~10-12 min; the limit leaves room for backoff.
+@shared_task(name="catalog.sync_relations", soft_time_limit=30 * 60, time_limit=30 * 60 + 120)
+def sync_relations_task(limit: int | None = None) -> dict:
+    from django.conf import settings
+
+    from .relations_sync import relations_sync
+
+    result = relations_sync(limit=limit or settings.MAL_RELATIONS_BATCH)
+    return {"titles": result.titles, "remaining": result.remaining, "error": result.error}

@@ -3,6 +3,9 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path(
+        "anime/<int:mal_id>/similar/", api.AnimeSimilarListApi.as_view(), name="api-anime-similar"
+    ),
     path("engines/", api.EngineListApi.as_view(), name="api-engines"),
     path("recommendations/", api.RecommendationCreateApi.as_view(), name="api-recommendations"),
     path("training-runs/", api.TrainingRunListApi.as_view(), name="api-training-runs"),

@@ -83,3 +83,51 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine} run #{self.pk} ({self.state})"
+
+
+class EvaluationRun(models.Model):
+    """One offline evaluation of every engine and baseline; the Engines page shows the
+    latest finished one and follows the progress of a running one."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    # True while queued or running, NULL after: the partial unique constraint below lets
+    # the database, not a check-then-act, keep to one evaluation at a time.
+    active = models.BooleanField(null=True, default=True, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=20, default="manual", help_text="manual, api or command")
+    quick = models.BooleanField(default=False, help_text="small model settings (smoke run)")
+    engines = models.JSONField(default=list, blank=True, help_text="[] = every engine")
+    data_source = models.CharField(max_length=300, blank=True, default="")
+    steps_done = models.PositiveIntegerField(default=0)
+    steps_total = models.PositiveIntegerField(default=0)
+    current_step = models.CharField(max_length=100, blank=True, default="")
+    # {engine: {metric: value}} and the harness's "meta" (splits, sizes, seeds).
+    results = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=models.Q(active=True), name="one_active_evaluation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluation #{self.pk} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.steps_done / self.steps_total) if self.steps_total else 0

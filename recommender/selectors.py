@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from django.conf import settings
 from django.db.models import QuerySet
 
+from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
 from catalog.selectors import anime_hidden_ids, anime_visible
 
@@ -86,6 +87,9 @@ class LoadedModel:
     meta: dict
 
 
+# Spare candidates past n, for titles hidden since the franchise index was cached.
+SPARE_CARDS = 5
+
 _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
 
@@ -120,6 +124,9 @@ def model_load(*, engine: str) -> LoadedModel:
 class Recommendation:
     anime: Anime
     score: float
+    franchise_size: int = 1
+    # True when the engine ranked a later entry and this is where its franchise starts.
+    entry_point: bool = False
 
 
 @dataclass
@@ -203,29 +210,41 @@ def recommendations_for_entries(
         scores = _signed_watch_scores(loaded.model, n_items, liked, disliked)
     used = len(cols) + len(liked) + len(disliked)
     # Listed and hidden titles leave the ranking before it is cut at n.
-    listed = [loaded.index_of[m] for m, _ in entries if int(m) in loaded.index_of]
-    scores[listed] = np.nan
+    listed = {int(m) for m, _ in entries}
+    listed_rows = [loaded.index_of[m] for m in listed if m in loaded.index_of]
+    scores[listed_rows] = np.nan
     hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
     scores[hidden] = np.nan
     order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
     order = order[: int(np.isfinite(scores).sum())]
-    items = _pick(loaded.item_ids, order, scores, n)
+    items = _pick(loaded.item_ids, order, scores, n, listed=listed)
     return RecommendationResult(
         engine, loaded.version, items, used_entries=used, ignored_entries=len(entries) - used
     )
 
 
-def _pick(item_ids: np.ndarray, order: np.ndarray, scores: np.ndarray, n: int):
-    """The first ``n`` ranked titles that exist in the catalog, fetched a slice at a time
-    (a model may know a title the catalog no longer holds)."""
+def _pick(item_ids: np.ndarray, order: np.ndarray, scores: np.ndarray, n: int, *, listed):
+    """The first ``n`` franchise cards of the ranking that the catalog shows.
+
+    One card per franchise, and the entry point of a series the list has not started
+    instead of its sequels, films or specials. Candidates are taken a slice at a time: a
+    model may know titles the catalog no longer holds, and a franchise may fill many ranks.
+    """
+    index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
+    ranked = [
+        (m, s)
+        for m, s in zip(item_ids[order].tolist(), scores[order].tolist(), strict=True)
+        if m not in index.hidden
+    ]
     items: list[Recommendation] = []
-    start, step = 0, n + 20
-    while len(items) < n and start < len(order):
-        chunk = order[start : start + step]
-        rows = anime_visible().in_bulk([int(item_ids[i]) for i in chunk])
-        for i in chunk:
-            anime = rows.get(int(item_ids[i]))
-            if anime is not None and len(items) < n:
-                items.append(Recommendation(anime, float(scores[i])))
-        start += step
+    for limit in (n + SPARE_CARDS, None):
+        cards = franchise_collapse(ranked, watched=listed, index=index, limit=limit)
+        rows = anime_visible().in_bulk([c.mal_id for c in cards])
+        items = [
+            Recommendation(rows[c.mal_id], c.score, c.franchise_size, c.replaced)
+            for c in cards
+            if c.mal_id in rows
+        ][:n]
+        if len(items) == n or len(cards) < (limit or 0):
+            break  # enough, or nothing more to collapse; else many were hidden just now
     return items

@@ -43,3 +43,15 @@ def train_all_task() -> list[int]:
 def reap_stale_runs_task() -> list[int]:
     """Periodic: fail runs whose worker died and queue their replacements."""
     return [run.pk for run in services.training_runs_reap_stale()]
+
+
+# A full evaluation fits every engine and baseline (Surprise's included) on the whole
+# community data: tens of minutes on 2 cores. The soft limit marks the run failed.
+@shared_task(
+    name="recommender.evaluate_engines", soft_time_limit=2 * 3600, time_limit=2 * 3600 + 300
+)
+def evaluate_engines_task(run_id: int) -> str | None:
+    from .evaluation_runs import evaluation_run_execute
+
+    run = evaluation_run_execute(run_id=run_id)
+    return run.state if run else None

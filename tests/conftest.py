@@ -22,6 +22,16 @@ def _fast_hasher(request):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_franchise_index():
+    # The franchise index is cached per process; each test has its own catalog.
+    from catalog.franchises import franchise_index_invalidate
+
+    franchise_index_invalidate()
+    yield
+    franchise_index_invalidate()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The full shared data set (13,494 titles, 520k ratings)."""

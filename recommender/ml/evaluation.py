@@ -317,11 +317,14 @@ def run_offline_eval(
     sample_size: int = 300,
     only: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, dict]:
     """The whole comparison: {engine: {metric: value}} plus a ``meta`` entry.
 
     ``quick`` uses ``data_dir/mini`` when present and small model settings.
     Rating metrics are prefixed ``rating_``; top-N metrics are unprefixed.
+    ``progress(done, total, step)`` is called before each engine/protocol step and once
+    at the end (``done == total``).
     """
     data_dir = Path(data_dir)
     if quick and (data_dir / "mini").is_dir():
@@ -336,11 +339,17 @@ def run_offline_eval(
 
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    catalog = engines(quick, seed)
+    steps = [(n, t) for n in names for t in (["rating"] if catalog[n].rating else []) + ["topn"]]
+    done = 0
     for name in names:
-        eng = engines(quick, seed)[name]
+        eng = catalog[name]
         row: dict = {}
         tasks = (["rating"] if eng.rating else []) + ["topn"]
         for task in tasks:
+            if progress:
+                progress(done, len(steps), f"{name} {task}")
+            done += 1
             t = time.perf_counter()
             status, payload = run_in_subprocess(task, name, data_dir, quick, seed, sample)
             wall = time.perf_counter() - t
@@ -354,6 +363,8 @@ def run_offline_eval(
             log(f"{name} {task}: done in {wall:.1f} s")
         if row:
             results[name] = row
+    if progress:
+        progress(len(steps), len(steps), "done")
 
     results["meta"] = {
         "data_dir": str(data_dir),

@@ -296,6 +296,22 @@ class KNNBaseline:
         den += self_rated
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
+    # ------------------------------------------------------------------ neighbours
+
+    def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` stored neighbours of item index ``item``, most similar first.
+
+        Returns ``(indices, similarities)``: (<= n,) int64 and float32, the shrunk
+        pearson_baseline similarities (all positive); empty for an item without ratings.
+        """
+        if not 0 <= item < self.n_items:
+            raise IndexError(f"item index {item} outside 0..{self.n_items - 1}")
+        nb = self.neighbours_
+        start, end = nb.indptr[item], nb.indptr[item + 1]
+        # Rows are stored sorted by similarity, best first.
+        end = min(end, start + max(int(n), 0))
+        return nb.indices[start:end].astype(np.int64), nb.data[start:end].astype(np.float32)
+
     # ------------------------------------------------------------------ recommend
 
     def recommend(

@@ -53,7 +53,11 @@ def _nn_factory(**params):
 def _nn_loader(path: Path):
     from .watchlist_nn import WatchlistNN
 
-    return WatchlistNN.load(path)
+    model = WatchlistNN.load(path)
+    # Loaded to serve: one list per request, where handing a 600-wide layer to a second
+    # thread costs more than it saves, and web workers already fill the cores.
+    model.n_threads = 1
+    return model
 
 
 # The one list of engines: the API's choices, the admin, training commands and beat all

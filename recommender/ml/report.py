@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -87,6 +87,7 @@ def evaluate_and_report(
     only: Sequence[str] | None = None,
     out: TextIO = sys.stdout,
     log: TextIO = sys.stderr,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, dict]:
     """Run every engine on ``data``, print the table to ``out``, write JSON and the plot."""
     t = time.perf_counter()
@@ -97,6 +98,7 @@ def evaluate_and_report(
         sample_size=sample,
         only=only,
         log=lambda s: print(s, file=log, flush=True),
+        progress=progress,
     )
     results["meta"]["total_s"] = time.perf_counter() - t
     print(format_table(results), file=out)

@@ -246,6 +246,12 @@ def load_fixture_anime(path: Path = FIXTURES / "mal_extra_anime.json") -> list[F
     return result
 
 
+def load_fixture_relations(path: Path = FIXTURES / "mal_related_anime.json") -> dict:
+    """{mal_id: [(related id, relation_type), ...]} recorded from MAL's details endpoint."""
+    raw = json.loads(path.read_text(encoding="utf-8"))["related_anime"]
+    return {int(k): [(int(r), str(t)) for r, t in v] for k, v in raw.items()}
+
+
 def _json(obj: object) -> bytes:
     # Like MAL: non-ASCII as \uXXXX and "/" as "\/" (both legal JSON escapes).
     return (
@@ -312,11 +318,14 @@ class FakeMal:
         client_id: str = VALID_CLIENT_ID,
         users: dict | None = None,
         empty_last_page: bool = False,
+        relations: dict[int, list[tuple[int, str]]] | None = None,
     ):
         self.client_id = client_id
         self.anime: dict[int, FakeAnime] = {}
         for item in anime:
             self.anime[item.node["id"]] = item
+        for anime_id, edges in (relations or {}).items():
+            self.relate(anime_id, edges)
         self.users = (
             users
             if users is not None
@@ -339,6 +348,7 @@ class FakeMal:
         anime = load_csv(path)
         if extras:
             anime += load_fixture_anime()
+            kwargs.setdefault("relations", load_fixture_relations())
         return cls(anime, **kwargs)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -383,6 +393,24 @@ class FakeMal:
 
     def requests_to(self, fragment: str) -> list[LoggedRequest]:
         return [r for r in self.requests if fragment in r.path]
+
+    def relate(self, anime_id: int, edges: Iterable[tuple[int, str]]) -> None:
+        """Set ``related_anime`` of a title we serve (edges to unknown ids are kept, as MAL
+        relates titles outside any one catalog)."""
+        anime = self.anime.get(anime_id)
+        if anime is None:
+            return
+        related = []
+        for related_id, kind in edges:
+            other = self.anime.get(related_id)
+            node = {"id": related_id, "title": other.node["title"] if other else f"#{related_id}"}
+            if other and "main_picture" in other.node:
+                node["main_picture"] = other.node["main_picture"]
+            formatted = kind.replace("_", " ").title()
+            related.append(
+                {"node": node, "relation_type": kind, "relation_type_formatted": formatted}
+            )
+        anime.node["related_anime"] = related
 
     # -- data views --------------------------------------------------------------------
 

@@ -126,7 +126,9 @@ def planted(settings, tmp_path):
     cluster = {c: [5000 + c * 100 + i for i in range(PER_CLUSTER)] for c in range(CLUSTERS)}
     for c, ids in cluster.items():
         for i, mal_id in enumerate(ids):
-            AnimeFactory(mal_id=mal_id, title=f"Cluster {c} title {i}", popularity=mal_id)
+            # Letters, not numbers: a trailing number would make one franchise of a cluster.
+            title = f"Planted title {chr(65 + c)}{chr(65 + i)}"
+            AnimeFactory(mal_id=mal_id, title=title, popularity=mal_id)
     rows = []
     for member in range(USERS):
         home, away = member % CLUSTERS, (member + 1) % CLUSTERS

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from recommender.evaluation_runs import COMMUNITY_DATA, evaluation_run_record
 from recommender.ml.evaluation import engines
 from recommender.ml.report import evaluate_and_report
 from recommender.services import interactions_frame
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sample", type=int, default=300, help="users in the fixed sample for Surprise top-N"
         )
+        parser.add_argument(
+            "--no-record",
+            action="store_true",
+            help="do not keep the results as the Engines page's latest evaluation",
+        )
 
     def handle(
         self,
@@ -44,8 +50,10 @@ class Command(BaseCommand):
         quick: bool,
         engines: list[str] | None,
         sample: int,
+        no_record: bool,
         **options,
     ):
+        given = data
         with tempfile.TemporaryDirectory(prefix="animender-eval-") as tmp:
             if data is None:
                 # The harness reads files in worker processes: export the rows once.
@@ -58,7 +66,7 @@ class Command(BaseCommand):
                 frame.to_csv(data / "ratings.csv", index=False)
             elif not any((data / n).exists() for n in ("ratings.csv.gz", "ratings.csv")):
                 raise CommandError(f"No ratings.csv(.gz) in {data}")
-            evaluate_and_report(
+            results = evaluate_and_report(
                 data,
                 json,
                 plot,
@@ -68,3 +76,10 @@ class Command(BaseCommand):
                 out=self.stdout,
                 log=sys.stderr,
             )
+        if not no_record:
+            # The harness may have picked data/mini (--quick): name what it really read.
+            source = str(results["meta"]["data_dir"]) if given is not None else COMMUNITY_DATA
+            run = evaluation_run_record(
+                results=results, data_source=source, quick=quick, engines=engines, trigger="command"
+            )
+            self.stdout.write(f"Recorded as evaluation #{run.pk} (shown on /engines/).")

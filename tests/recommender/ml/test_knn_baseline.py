@@ -245,3 +245,32 @@ def test_planted_groups_become_neighbours_and_drive_recommendations():
     )
     idx, _ = model.recommend(mirror, n=8)
     assert set(idx[0]) == set(range(12, 20))
+
+
+def test_similar_items_are_the_best_stored_neighbours(exact, train_matrix):
+    model = KNNBaseline(neighbours_stored=30).fit(train_matrix)
+    item = int(np.argmax(np.diff(train_matrix.tocsc().indptr)))  # the most-rated title
+    idx, sims = model.similar_items(item, n=10)
+    assert len(idx) == 10 and item not in idx
+    assert np.all(np.diff(sims) <= 0) and np.all(sims > 0)
+    # The same similarities the exact (unpruned) model holds for those pairs, and no
+    # unpruned neighbour beats the 10th one kept.
+    row = exact.neighbours_[item].toarray().ravel()
+    np.testing.assert_allclose(sims, row[idx], rtol=1e-5)
+    assert np.sort(row)[::-1][9] <= sims[-1] + 1e-6
+    assert model.similar_items(item, n=0)[0].size == 0
+    with pytest.raises(IndexError):
+        model.similar_items(model.n_items)
+
+
+def test_similar_items_find_the_planted_cluster():
+    # Items 0-4 are loved by users 0-29 and disliked by users 30-59; items 5-9 the reverse.
+    rng = np.random.default_rng(0)
+    scores = np.zeros((60, 10))
+    scores[:30, :5] = rng.integers(8, 11, (30, 5))
+    scores[:30, 5:] = rng.integers(1, 4, (30, 5))
+    scores[30:, :5] = rng.integers(1, 4, (30, 5))
+    scores[30:, 5:] = rng.integers(8, 11, (30, 5))
+    model = KNNBaseline(shrinkage=0).fit(sp.csr_matrix(scores))
+    idx, _ = model.similar_items(2, n=4)
+    assert set(idx.tolist()) == {0, 1, 3, 4}
