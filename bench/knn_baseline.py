@@ -9,8 +9,11 @@ settings (item-based, pearson_baseline, shrinkage 100, k 40, ALS baselines). Eac
 in its own spawned process so peak memory is its own: ``ru_maxrss`` after the fit minus
 ``ru_maxrss`` after loading the data. Top-N time is per user: ours is one
 ``recommend()`` call, Surprise's is ``predict()`` looped over the catalogue (what using it
-for recommendations costs). Timings on a shared machine are noisy; the ratios come from
-one run.
+for recommendations costs). Each engine is fitted ``--runs`` times (default 3), each time
+in a fresh process; the table shows the best fit time and the median and spread, and
+``fit_speedup`` compares best with best. Our fit time includes loading the compiled
+similarity kernel from numba's on-disk cache; the very first fit after a fresh install
+also compiles it (a few seconds), so run the benchmark after any fit has run once.
 """
 
 from __future__ import annotations
@@ -106,32 +109,54 @@ def main() -> None:
     )
     parser.add_argument("--topn-users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="picks the top-N users")
+    parser.add_argument("--runs", type=int, default=3, help="fresh-process fits per engine")
     args = parser.parse_args()
     neighbours = args.neighbours or None
 
     ctx = mp.get_context("spawn")
-    results = {}
+    results, runs = {}, {}
     for engine in ("ours", "surprise"):
-        with ctx.Pool(1) as pool:
-            results[engine] = pool.apply(
-                _run, (engine, args.data, neighbours, args.topn_users, args.seed)
-            )
+        runs[engine] = []
+        for _ in range(args.runs):
+            with ctx.Pool(1) as pool:
+                runs[engine].append(
+                    pool.apply(_run, (engine, args.data, neighbours, args.topn_users, args.seed))
+                )
+        fits = sorted(r["fit_s"] for r in runs[engine])
+        best = min(runs[engine], key=lambda r: r["fit_s"])
+        results[engine] = {
+            **best,
+            "fit_s_median": float(np.median(fits)),
+            "fit_s_spread": fits[-1] - fits[0],
+            "fit_s_all": [r["fit_s"] for r in runs[engine]],
+            "peak_mb_max": max(r["peak_mb"] for r in runs[engine]),
+        }
     ours, theirs = results["ours"], results["surprise"]
     ratios = {
         "fit_speedup": theirs["fit_s"] / ours["fit_s"],
-        "memory_ratio": ours["peak_mb"] / theirs["peak_mb"],
+        "fit_speedup_median": theirs["fit_s_median"] / ours["fit_s_median"],
+        "memory_ratio": ours["peak_mb_max"] / theirs["peak_mb_max"],
         "rmse_delta": ours["rmse"] - theirs["rmse"],
         "topn_speedup": theirs["topn_ms_per_user"] / ours["topn_ms_per_user"],
     }
-    print(f"{'engine':<10}{'fit s':>9}{'peak MB':>10}{'RMSE':>9}{'MAE':>9}{'top-N ms/user':>15}")
+    print(
+        f"{'engine':<10}{'best fit s':>11}{'median':>8}{'spread':>8}{'peak MB':>10}"
+        f"{'RMSE':>9}{'MAE':>9}{'top-N ms/user':>15}"
+    )
     for name, r in results.items():
         print(
-            f"{name:<10}{r['fit_s']:>9.2f}{r['peak_mb']:>10.1f}{r['rmse']:>9.4f}"
-            f"{r['mae']:>9.4f}{r['topn_ms_per_user']:>15.2f}"
+            f"{name:<10}{r['fit_s']:>11.2f}{r['fit_s_median']:>8.2f}{r['fit_s_spread']:>8.2f}"
+            f"{r['peak_mb_max']:>10.1f}{r['rmse']:>9.4f}{r['mae']:>9.4f}"
+            f"{r['topn_ms_per_user']:>15.2f}"
         )
     print("  ".join(f"{k}={v:.4g}" for k, v in ratios.items()))
     if args.json:
-        payload = {"neighbours_stored": neighbours, "results": results, "ratios": ratios}
+        payload = {
+            "neighbours_stored": neighbours,
+            "runs": args.runs,
+            "results": results,
+            "ratios": ratios,
+        }
         Path(args.json).write_text(json.dumps(payload, indent=2))
 
 
