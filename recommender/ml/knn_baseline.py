@@ -37,8 +37,12 @@ from .similarity import pearson_baseline_neighbours
 _FORMAT_VERSION = 1
 # Bound on the elements of the temporary (pairs x neighbours) arrays in predict().
 _PREDICT_BUDGET = 4_000_000
-# Bound on the dense (rows x n_items) score buffer in recommend().
+# Bounds per batch of recommend() rows: the dense (rows x n_items) score buffer, and the
+# (target, neighbour) links gathered for the batch (~8 arrays of 8 bytes per link). The
+# links, not the dense buffer, set the peak: 540 rows of heavy users of popular titles
+# made ~20M links (1.6 GB) in offline_eval's top-N fit.
 _RECOMMEND_BUDGET = 4_000_000
+_LINK_BUDGET = 1_500_000
 
 
 @dataclass(frozen=True)
@@ -282,9 +286,7 @@ class KNNBaseline:
         indices = np.empty((n_rows, n), dtype=np.int64)
         scores = np.empty((n_rows, n), dtype=np.float32)
         fallback = np.empty(n_rows, dtype=bool)
-        step = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
-        for s in range(0, n_rows, step):
-            e = s + step
+        for s, e in self._row_batches(rows):
             batch = rows[s:e]
             known = None if users is None else users[s:e]
             est, fb = self._score_rows(batch, known)
@@ -296,6 +298,29 @@ class KNNBaseline:
             idx, sc = top_n_excluding(est, seen, n)
             indices[s:e], scores[s:e], fallback[s:e] = idx, sc, fb
         return TopN(indices=indices, scores=scores, fallback=fallback)
+
+    def _row_batches(self, rows: sp.csr_matrix) -> list[tuple[int, int]]:
+        """Consecutive (start, stop) row ranges within both recommend() budgets.
+
+        A row costs one link per stored neighbour list its rated items appear in, so heavy
+        users of popular titles cost far more than their list length suggests.
+        """
+        lo, hi = self.rating_scale
+        rated = np.where((rows.data >= lo) & (rows.data <= hi), rows.indices, -1)
+        per_entry = np.where(rated >= 0, np.diff(self.rev_indptr_)[np.maximum(rated, 0)], 0).astype(
+            np.int64
+        )
+        links = np.add.reduceat(np.r_[per_entry, 0], rows.indptr[:-1]) * (np.diff(rows.indptr) > 0)
+        max_rows = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
+        batches, start, spent = [], 0, 0
+        for r, cost in enumerate(links.tolist()):
+            if r > start and (spent + cost > _LINK_BUDGET or r - start >= max_rows):
+                batches.append((start, r))
+                start, spent = r, 0
+            spent += cost
+        if start < rows.shape[0]:
+            batches.append((start, rows.shape[0]))
+        return batches
 
     def _score_rows(
         self, rows: sp.csr_matrix, known_users: np.ndarray | None
