@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .ml import artifacts
-from .ml.registry import ENGINES
+from .ml.registry import DEFAULT_ENGINE, ENGINES
 from .models import Engine, TrainingRun
 from .services import NoModelError, recommendations_for_entries, training_run_enqueue
 
@@ -43,6 +43,17 @@ class RecommendedItemOutput(serializers.Serializer):
     picture = serializers.CharField(source="anime.picture_url")
     mean = serializers.FloatField(source="anime.mean", allow_null=True)
     score = serializers.FloatField()
+    contributions = serializers.DictField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="hybrid: the score split by component (ease, watchlist_nn, als, "
+        "knn_baseline, popularity, user, ...); null for single engines",
+    )
+    because = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="hybrid: MAL ids of listed titles that point most to this one",
+    )
 
 
 class EngineListApi(APIView):
@@ -89,7 +100,7 @@ class RecommendationCreateApi(APIView):
 
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
+        engine = serializers.ChoiceField(choices=Engine.choices, default=DEFAULT_ENGINE)
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
         entries = serializers.ListField(min_length=1, max_length=MAX_ENTRIES)
 

@@ -38,6 +38,7 @@ class CommunityRating(models.Model):
 class Engine(models.TextChoices):
     KNN_BASELINE = "knn_baseline", "Item KNN with baseline"
     WATCHLIST_NN = "watchlist_nn", "Neural watch-list model"
+    HYBRID = "hybrid", "Learned hybrid ranking"
 
 
 class TrainingRun(models.Model):

@@ -67,6 +67,8 @@ def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matri
     if kind == "explicit":
         ratings = ratings.explicit()
         return ratings, ratings.matrix("score")
+    if kind == "scored":
+        return ratings, ratings.matrix("score")  # 1-10, and -1 where unscored
     return ratings, ratings.matrix("binary")
 
 
@@ -195,6 +197,10 @@ def model_load(*, engine: str) -> LoadedModel:
 class Recommendation:
     anime: Anime
     score: float
+    # Hybrid only: the ranker's score split by component, and the MAL ids of the
+    # listed titles that point most to this one ("because you liked ...").
+    contributions: dict[str, float] | None = None
+    because: list[int] | None = None
 
 
 @dataclass
@@ -204,6 +210,30 @@ class RecommendationResult:
     items: list[Recommendation]
     used_entries: int
     ignored_entries: int
+
+
+def _rank_row(loaded: LoadedModel, row: sp.csr_matrix, want: int):
+    """(indices, scores, {mal_id: (contributions, because mal_ids)}) for one list."""
+    model = loaded.model
+    if not hasattr(model, "contribution_groups"):
+        idx, scores = model.recommend(row, n=want)
+        return idx, scores, {}
+    top = model.recommend_detailed(row, n=want)
+    why = {}
+    for pos, i in enumerate(top.indices[0]):
+        contributions = dict(zip(top.groups, top.contributions[0, pos].tolist(), strict=True))
+        because = [int(loaded.item_ids[b]) for b in top.because[0, pos] if b >= 0]
+        why[int(loaded.item_ids[i])] = (contributions, because)
+    return top.indices, top.scores, why
+
+
+def _entry_value(kind: str, score, scored: bool) -> float:
+    """A list entry as the engine's matrix holds it (see registry.EngineSpec.matrix)."""
+    if kind == "binary":
+        return 1.0
+    if kind == "scored" and not scored:
+        return float(UNSCORED)
+    return float(score)
 
 
 def recommendations_for_entries(
@@ -227,7 +257,7 @@ def recommendations_for_entries(
         if spec.matrix == "explicit" and not scored:
             continue  # the model learns from scores only; still excluded below
         cols.append(idx)
-        vals.append(float(score) if spec.matrix == "explicit" else 1.0)
+        vals.append(_entry_value(spec.matrix, score, scored))
     row = sp.csr_matrix(
         (
             np.asarray(vals, dtype=np.float32),
@@ -239,7 +269,7 @@ def recommendations_for_entries(
     # Rank more than n: listed-but-unscored and hidden titles are dropped after ranking,
     # and one query over the candidates fetches the rows that may be shown.
     want = min(len(loaded.item_ids), n + len(listed) + ADULT_MARGIN)
-    idx, scores = loaded.model.recommend(row, n=want)
+    idx, scores, why = _rank_row(loaded, row, want)
     candidates = [
         (int(loaded.item_ids[i]), float(s))
         for i, s in zip(idx[0], scores[0], strict=True)
@@ -250,7 +280,7 @@ def recommendations_for_entries(
         visible = visible.filter(is_adult=False)
     anime = visible.in_bulk()
     picked = [(m, s) for m, s in candidates if m in anime][:n]
-    items = [Recommendation(anime[m], s) for m, s in picked]
+    items = [Recommendation(anime[m], s, *why.get(m, (None, None))) for m, s in picked]
     return RecommendationResult(
         engine,
         loaded.version,

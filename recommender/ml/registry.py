@@ -14,7 +14,8 @@ from typing import Any
 @dataclass(frozen=True)
 class EngineSpec:
     name: str
-    # "explicit": 1-10 scores only; "binary": every completed title, scored or not, as 1.
+    # "explicit": 1-10 scores only; "binary": every completed title, scored or not, as 1;
+    # "scored": every completed title with its score, -1 where unscored.
     matrix: str
     factory: Callable[..., Any]
     # Both take the version's directory: engines differ in how many files they write.
@@ -55,7 +56,26 @@ def _nn_loader(path: Path):
     return WatchlistNN.load(path)
 
 
+def _hybrid_factory(**params):
+    from .hybrid import HybridRanker
+
+    return HybridRanker(**params)
+
+
+def _hybrid_saver(model, directory: Path) -> None:
+    model.save(directory / "hybrid")
+
+
+def _hybrid_loader(directory: Path):
+    from .hybrid import HybridRanker
+
+    return HybridRanker.load(directory / "hybrid")
+
+
 ENGINES: dict[str, EngineSpec] = {
     "knn_baseline": EngineSpec("knn_baseline", "explicit", _knn_factory, _knn_saver, _knn_loader),
     "watchlist_nn": EngineSpec("watchlist_nn", "binary", _nn_factory, _nn_saver, _nn_loader),
+    # Holds its own fitted components (EASE, the network, ALS, KNN) in its artifact.
+    "hybrid": EngineSpec("hybrid", "scored", _hybrid_factory, _hybrid_saver, _hybrid_loader),
 }
+DEFAULT_ENGINE = "hybrid"
