@@ -42,7 +42,7 @@ _PREDICT_BUDGET = 4_000_000
 # links, not the dense buffer, set the peak: 540 rows of heavy users of popular titles
 # made ~20M links (1.6 GB) in offline_eval's top-N fit.
 _RECOMMEND_BUDGET = 4_000_000
-_LINK_BUDGET = 1_500_000
+_LINK_BUDGET = 600_000
 
 
 @dataclass(frozen=True)
