@@ -68,6 +68,18 @@ class RecommendedItemOutput(serializers.Serializer):
         "title, where the story starts, is shown instead."
     )
 
+    contributions = serializers.DictField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="hybrid: the score split by component (ease, watchlist_nn, als, "
+        "knn_baseline, popularity, user, ...); null for single engines",
+    )
+    because = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="hybrid: MAL ids of listed titles that point most to this one",
+    )
+
 
 class RecommendationAnonThrottle(AnonRateThrottle):
     """Per-IP rate of the open recommendations endpoint, read from settings per request."""

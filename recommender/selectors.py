@@ -21,6 +21,7 @@ from catalog.models import Anime
 from catalog.selectors import anime_hidden_ids, anime_visible
 
 from .ml import artifacts
+from .ml.data import UNSCORED
 from .ml.registry import ENGINES, EngineSpec
 from .models import TrainingRun
 
@@ -127,6 +128,10 @@ class Recommendation:
     franchise_size: int = 1
     # True when the engine ranked a later entry and this is where its franchise starts.
     entry_point: bool = False
+    # Hybrid only: the ranker's score split by component, and the MAL ids of the
+    # listed titles that point most to this one ("because you liked ...").
+    contributions: dict[str, float] | None = None
+    because: list[int] | None = None
 
 
 @dataclass
@@ -157,6 +162,21 @@ def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
     out[idx[0]] = scores[0]
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _detailed_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int):
+    """Scores of the ``want`` best titles (NaN elsewhere) and, per MAL id, the ranker's
+    component contributions and the listed titles that point most to it."""
+    top = loaded.model.recommend_detailed(row, n=want)
+    scores = np.full(row.shape[1], np.nan)
+    scores[top.indices[0]] = top.scores[0]
+    scores[~np.isfinite(scores)] = np.nan
+    why = {}
+    for pos, i in enumerate(top.indices[0].tolist()):
+        contributions = dict(zip(top.groups, top.contributions[0, pos].tolist(), strict=True))
+        because = [int(loaded.item_ids[b]) for b in top.because[0, pos] if b >= 0]
+        why[int(loaded.item_ids[i])] = (contributions, because)
+    return scores, why
 
 
 def _signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
@@ -195,7 +215,11 @@ def recommendations_for_entries(
         if idx is None:
             continue
         scored = score is not None and score >= 1
-        if spec.matrix == "explicit":
+        if spec.matrix == "scored":
+            # The hybrid reads scores itself (low ones count against): -1 = no score.
+            cols.append(idx)
+            vals.append(float(score) if scored else float(UNSCORED))
+        elif spec.matrix == "explicit":
             if not scored:
                 continue  # the model learns from scores only; still excluded below
             cols.append(idx)
@@ -204,7 +228,12 @@ def recommendations_for_entries(
             disliked.append(idx)
         else:
             liked.append(idx)
-    if spec.matrix == "explicit":
+    why: dict[int, tuple[dict, list[int]]] = {}
+    if spec.matrix == "scored":
+        hidden_n = len(anime_hidden_ids())
+        want = min(n_items, 4 * n + len(entries) + hidden_n + SPARE_CARDS)
+        scores, why = _detailed_scores(loaded, _row(n_items, cols, vals), want)
+    elif spec.matrix == "explicit":
         scores = _all_scores(loaded.model, _row(n_items, cols, vals))
     else:
         scores = _signed_watch_scores(loaded.model, n_items, liked, disliked)
@@ -218,6 +247,8 @@ def recommendations_for_entries(
     order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
     order = order[: int(np.isfinite(scores).sum())]
     items = _pick(loaded.item_ids, order, scores, n, listed=listed)
+    for item in items:
+        item.contributions, item.because = why.get(item.anime.mal_id, (None, None))
     return RecommendationResult(
         engine, loaded.version, items, used_entries=used, ignored_entries=len(entries) - used
     )

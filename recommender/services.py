@@ -62,6 +62,8 @@ def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matri
     if kind == "explicit":
         ratings = ratings.explicit()
         return ratings, ratings.matrix("score")
+    if kind == "scored":
+        return ratings, ratings.matrix("score")  # 1-10, and -1 where unscored
     return ratings, ratings.matrix("binary")
 
 
