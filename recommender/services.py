@@ -26,7 +26,8 @@ from catalog.models import Anime
 from .ml import artifacts
 from .ml.data import UNSCORED, Ratings, ratings_from_frame
 from .ml.registry import ENGINES
-from .models import CommunityRating, TrainingRun
+from .models import TrainingRun
+from .selectors import community_interactions_arrays
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,16 @@ def _engine_spec(engine: str):
 
 
 def interactions_frame() -> pd.DataFrame:
-    """All training interactions as ``user_id, anime_id, rating`` (community data).
+    """All training interactions as ``user_id, anime_id, rating`` (community data), with
+    compact dtypes (int32, int32, int8).
 
     Platform members' own lists join here once they exist (accounts issue).
     """
-    rows = np.array(
-        CommunityRating.objects.values_list("member", "anime_id", "score"), dtype=np.int64
-    ).reshape(-1, 3)
-    return pd.DataFrame(rows, columns=["user_id", "anime_id", "rating"])
+    community = community_interactions_arrays()
+    return pd.DataFrame(
+        {"user_id": community.users, "anime_id": community.anime, "rating": community.scores},
+        copy=False,
+    )
 
 
 def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matrix]:
