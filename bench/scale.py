@@ -100,44 +100,10 @@ def _make_model(engine: str):
     if engine == "als":
         return baselines.ALS(factors=64)
     if engine == "surprise_knnbaseline":
-        return _SurpriseKNN()
+        # Surprise's defaults are the reference settings: pearson_baseline, shrinkage 100,
+        # k 40, min_k 1, ALS baselines (reg_i 10, reg_u 15, 10 epochs).
+        return baselines.SurpriseKNNBaseline()
     raise ValueError(f"unknown engine {engine!r}")
-
-
-class _SurpriseKNN:
-    """Surprise's KNNBaseline in the same settings as ``bench/knn_baseline.py``."""
-
-    def fit(self, x):
-        import pandas as pd
-        import scipy.sparse as sp
-        from surprise import Dataset, KNNBaseline, Reader
-
-        coo = sp.coo_matrix(x)
-        frame = pd.DataFrame({"u": coo.row, "i": coo.col, "r": coo.data.astype(np.float64)})
-        del coo
-        trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 10))).build_full_trainset()
-        del frame
-        self.algo = KNNBaseline(
-            k=40,
-            min_k=1,
-            verbose=False,
-            sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": 100},
-            bsl_options={"method": "als", "reg_i": 10, "reg_u": 15, "n_epochs": 10},
-        ).fit(trainset)
-        self.n_items = x.shape[1]
-        return self
-
-    def recommend(self, row, n=10, users=None):
-        u = int(users[0])
-        seen = set(row.indices.tolist())
-        ests = np.array(
-            [
-                self.algo.predict(u, i, clip=False).est if i not in seen else -np.inf
-                for i in range(self.n_items)
-            ]
-        )
-        top = np.argsort(-ests)[:n]
-        return top[None, :], ests[top][None, :]
 
 
 def _load_matrix(directory: str, kind: str):
