@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-fast lint fmt migrate bootstrap worker beat serve sync-catalog \
-        import-catalog bench check-deploy clean
+        import-catalog bench bench-scale check-deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -66,6 +66,15 @@ bench: venv ## Run the benchmarks on ../shared/data (results in bench/results/)
 	$(BIN)/python bench/knn_baseline.py --data ../shared/data --json bench/results/knn_baseline.json
 	$(BIN)/python bench/offline_eval.py --data ../shared/data --json bench/results/offline_eval.json \
 		--plot bench/results/offline_eval_ndcg.png
+
+SCALE_SIZES ?= 0.5M,5M,15M,45M
+SCALE_ROOT ?= /tmp/animender-scale
+SCALE_DATABASE_URL ?=
+bench-scale: venv ## Cost curves by data size (SCALE_SIZES, SCALE_DATABASE_URL: emptied!)
+	mkdir -p bench/results
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES) --root $(SCALE_ROOT) \
+		$(if $(SCALE_DATABASE_URL),--database-url $(SCALE_DATABASE_URL)) \
+		--json bench/results/scale.json --plot bench/results/scale.png
 
 check-deploy: venv ## Django's deployment checklist in production mode
 	$(BIN)/python manage.py check --deploy

@@ -310,6 +310,25 @@ def plot(payload: dict, path: str) -> None:
                         fontsize=8,
                     )
                     ax.plot([s["rows"]], [ys[-1]], "x", color=line.get_color(), ms=10)
+        if key == "fit_s":  # the import next to the fits: the same axis, seconds
+            for name in ("import", "read"):
+                done = sorted(
+                    (v["rows"], v["rows"] / v["rows_per_s"]["median"])
+                    for v in payload[name].values()
+                    if v.get("rows_per_s")
+                )
+                k = payload["exponents"].get(name, {}).get("seconds")
+                if done:
+                    xs, ys = zip(*done, strict=True)
+                    label = f"{name} to/from PostgreSQL" + (f" (k={k:.2f})" if k else "")
+                    ax.plot(
+                        xs,
+                        ys,
+                        "s--",
+                        color="grey" if name == "import" else "black",
+                        label=label,
+                        alpha=0.7,
+                    )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("ratings (rows)")
@@ -327,8 +346,13 @@ def _fmt(summary: dict | None, digits: int = 1) -> str:
         return "-"
     spread = summary["max"] - summary["min"]
     if summary["n"] > 1:
-        return f"{summary['median']:.{digits}f}±{spread / 2:.{digits}f}"
+        return f"{summary['median']:.{digits}f}±{abs(spread) / 2:.{digits}f}"
     return f"{summary['median']:.{digits}f}"
+
+
+def _repeats(spec: str) -> dict[str, int]:
+    """'watchlist_nn=1,15M=1' -> {'watchlist_nn': 1, '15M': 1}."""
+    return {k: int(v) for k, v in (kv.split("=") for kv in spec.split(",") if kv)}
 
 
 def main() -> None:
@@ -349,6 +373,8 @@ def main() -> None:
         "--database-url", default=None, help="PostgreSQL for the import/read steps (emptied!)"
     )
     parser.add_argument("--import-sizes", default=None, help="sizes to import (default: --sizes)")
+    parser.add_argument("--import-repeats", type=int, default=3)
+    parser.add_argument("--import-repeats-for", default="", help="per size, e.g. 15M=1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
@@ -368,9 +394,7 @@ def main() -> None:
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     import_sizes = [s.strip() for s in (args.import_sizes or args.sizes).split(",") if s.strip()]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    repeats_for = dict(
-        (kv.split("=")[0], int(kv.split("=")[1])) for kv in args.repeats_for.split(",") if kv
-    )
+    repeats_for = _repeats(args.repeats_for)
     max_rss_mb = args.max_rss_gb * 1024.0
     env = dict(os.environ)
     if args.database_url:
@@ -389,6 +413,11 @@ def main() -> None:
     }
     payload: dict = {"meta": meta, "data": {}, "import": {}, "read": {}, "fits": {}}
 
+    def save() -> None:  # after every step: a killed or interrupted run keeps its figures
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(payload, indent=2))
+
     all_sizes = list(dict.fromkeys([*sizes, *import_sizes]))
     for size in all_sizes:
         directory = Path(args.root) / size
@@ -402,13 +431,16 @@ def main() -> None:
         for size in import_sizes:
             directory = str(Path(args.root) / size)
             runs = []
-            for _ in range(args.repeats):
+            n_runs = _repeats(args.import_repeats_for).get(size, args.import_repeats)
+            for _ in range(n_runs):
                 runs.append(run_child(["import", directory], max_rss_mb, args.time_limit_s, env))
                 print(f"[{size}] import {runs[-1]}", flush=True)
+                save()
             reads = []
-            for _ in range(args.repeats):
+            for _ in range(n_runs):
                 reads.append(run_child(["read"], max_rss_mb, args.time_limit_s, env))
                 print(f"[{size}] read {reads[-1]}", flush=True)
+                save()
             payload["import"][size] = {
                 "rows": payload["data"][size]["rows"],
                 "rows_per_s": _summary(runs, "rows_per_s"),
@@ -439,6 +471,8 @@ def main() -> None:
                 )
                 runs.append(run)
                 print(f"[{size}] {engine} {run}", flush=True)
+                payload["fits"][engine][size] = {**entry, "runs": runs}
+                save()
                 if run["status"] != "ok":
                     stopped = f"{size}: {run['status']} ({run.get('reason', '')})"
                     entry.update(status=run["status"], reason=run.get("reason", ""))
@@ -493,9 +527,7 @@ def main() -> None:
         parts = [f"{key}~rows^{v:.2f}" for key, v in k.items() if v is not None]
         print(f"growth {engine:<22}{'  '.join(parts) or '(fewer than two sizes)'}")
 
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(payload, indent=2))
+    save()
     if args.plot:
         plot(payload, args.plot)
 
