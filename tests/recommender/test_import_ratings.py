@@ -4,10 +4,25 @@ import gzip
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 
 from recommender.models import CommunityRating
 
 pytestmark = pytest.mark.django_db
+
+
+def _foreign_keys() -> list[tuple]:
+    table = CommunityRating._meta.db_table
+    with connection.cursor() as cur:
+        found = connection.introspection.get_constraints(cur, table)
+    return [c["foreign_key"] for c in found.values() if c["foreign_key"]]
+
+
+def _assert_catalog_foreign_key_enforced() -> None:
+    assert _foreign_keys() == [("catalog_anime", "mal_id")]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CommunityRating.objects.create(member=1, anime_id=99999999, score=5)
+        connection.check_constraints()  # deferred constraints: check them now
 
 
 @pytest.fixture
@@ -74,6 +89,8 @@ def test_streamed_import_keeps_last_score_of_a_pair_repeated_across_chunks(
     captured = capsys.readouterr()
     assert "rows/s" in captured.out
     assert captured.err.count("rows/s") == 3  # one progress line per chunk of 2 rows
+    # PostgreSQL drops the catalog foreign key for bulk loads: it must be back.
+    _assert_catalog_foreign_key_enforced()
 
 
 def test_bad_line_in_a_late_chunk_rolls_back_the_chunks_already_written(
@@ -85,6 +102,7 @@ def test_bad_line_in_a_late_chunk_rolls_back_the_chunks_already_written(
     with pytest.raises(CommandError, match="line 30002: rating must be 1-10 or -1, got 12"):
         call_command("import_ratings", str(path), "--chunk-rows", "1000")
     assert CommunityRating.objects.count() == 0
+    _assert_catalog_foreign_key_enforced()
 
 
 @pytest.mark.parametrize(
