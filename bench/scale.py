@@ -365,7 +365,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats-for",
         default="",
-        help="per-engine repeats, e.g. watchlist_nn=1,surprise_knnbaseline=1",
+        help="repeats per engine or size (an engine's wins), e.g. watchlist_nn=1,5M=1",
     )
     parser.add_argument("--max-rss-gb", type=float, default=20.0)
     parser.add_argument("--time-limit-s", type=float, default=1800.0)
@@ -464,7 +464,8 @@ def main() -> None:
                 payload["fits"][engine][size] = entry
                 continue
             runs = []
-            for _ in range(repeats_for.get(engine, args.repeats)):
+            n_runs = repeats_for.get(engine, repeats_for.get(size, args.repeats))
+            for _ in range(n_runs):
                 directory = str(Path(args.root) / size)
                 run = run_child(
                     ["fit", engine, directory, str(args.seed)], max_rss_mb, args.time_limit_s, env
