@@ -320,13 +320,13 @@ def plot(payload: dict, path: str) -> None:
                 k = payload["exponents"].get(name, {}).get("seconds")
                 if done:
                     xs, ys = zip(*done, strict=True)
-                    label = f"{name} to/from PostgreSQL" + (f" (k={k:.2f})" if k else "")
+                    line_label = f"{name} to/from PostgreSQL" + (f" (k={k:.2f})" if k else "")
                     ax.plot(
                         xs,
                         ys,
                         "s--",
                         color="grey" if name == "import" else "black",
-                        label=label,
+                        label=line_label,
                         alpha=0.7,
                     )
         ax.set_xscale("log")
