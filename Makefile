@@ -9,7 +9,7 @@ REPEAT ?= 5
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-fast test-repeat lint fmt migrate bootstrap worker beat serve sync-catalog \
-        import-catalog bench check-deploy clean
+        import-catalog bench bench-scale check-deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,6 +72,15 @@ bench: venv ## Run the benchmarks on ../shared/data (results in bench/results/)
 	$(BIN)/python bench/offline_eval.py --data ../shared/data --json bench/results/offline_eval.json \
 		--plot bench/results/offline_eval_ndcg.png
 	$(BIN)/python bench/active_learning.py --data ../shared/data --json bench/results/active_learning.json
+
+SCALE_SIZES ?= 0.5M,5M,15M,45M
+SCALE_ROOT ?= /tmp/animender-scale
+SCALE_DATABASE_URL ?=
+bench-scale: venv ## Cost curves by data size (SCALE_SIZES, SCALE_DATABASE_URL: emptied!)
+	mkdir -p bench/results
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES) --root $(SCALE_ROOT) \
+		$(if $(SCALE_DATABASE_URL),--database-url $(SCALE_DATABASE_URL)) \
+		--json bench/results/scale.json --plot bench/results/scale.png
 
 check-deploy: venv ## Django's deployment checklist in production mode
 	$(BIN)/python manage.py check --deploy

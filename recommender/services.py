@@ -24,7 +24,7 @@ from animender import runs
 
 from .ml import artifacts
 from .ml.data import Ratings, ratings_from_frame
-from .models import CommunityRating, TrainingRun
+from .models import TrainingRun
 
 # Serving moved to selectors; its names stay importable from here for existing callers.
 from .selectors import (  # noqa: F401
@@ -34,6 +34,7 @@ from .selectors import (  # noqa: F401
     model_load,
     recommendations_for_entries,
 )
+from .training_data import community_interactions_arrays
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,19 @@ def interactions_frame() -> pd.DataFrame:
     """
     from accounts.selectors import list_training_rows
 
-    community = np.array(
-        CommunityRating.objects.values_list("member", "anime_id", "score"), dtype=np.int64
-    ).reshape(-1, 3)
+    community = community_interactions_arrays()
     platform = np.array(list_training_rows(), dtype=np.int64).reshape(-1, 3)
     frame = pd.DataFrame(
-        np.concatenate([community, platform]), columns=["user_id", "anime_id", "rating"]
+        {
+            "user_id": np.concatenate([community.users, platform[:, 0].astype(np.int32)]),
+            "anime_id": np.concatenate([community.anime, platform[:, 1].astype(np.int32)]),
+            "rating": np.concatenate([community.scores, platform[:, 2].astype(np.int8)]),
+        },
+        copy=False,
     )
-    return frame.drop_duplicates(["user_id", "anime_id"], keep="last", ignore_index=True)
+    # Already one row per user and title: both tables are unique per pair and the two id
+    # spaces are disjoint, so no de-duplication pass (a 45M-row sort) is needed.
+    return frame
 
 
 def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matrix]:
