@@ -341,6 +341,9 @@ def import_run_execute(
             finished_at=timezone.now(),
             **counts,
         )
+        from recommender.personal_services import recommendations_refresh_request
+
+        recommendations_refresh_request(user_id=run.user_id, trigger="import")
     return run
 
 

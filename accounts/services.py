@@ -57,6 +57,14 @@ def profile_update(*, user, **changes) -> Profile:
 # -- list entries -------------------------------------------------------------------------
 
 
+def _list_changed(user) -> None:
+    """Every list write ends here: the member's stored recommendations refresh in the
+    background (debounced, so a burst of edits is one refresh)."""
+    from recommender.personal_services import recommendations_refresh_request
+
+    recommendations_refresh_request(user_id=user.pk, trigger="list")
+
+
 def _validated(
     *, status: str, score: int | None, episodes_watched: int, not_interested: bool
 ) -> dict:
@@ -110,12 +118,14 @@ def list_entry_create(
     anime = _anime(mal_id)
     try:
         with transaction.atomic():
-            return ListEntry.objects.create(user=user, anime=anime, **values)
+            entry = ListEntry.objects.create(user=user, anime=anime, **values)
     except IntegrityError:
         raise Conflict(
             f"MAL id {mal_id} is already on your list; update it instead.",
             code="duplicate_entry",
         ) from None
+    _list_changed(user)
+    return entry
 
 
 def list_entry_update(*, user, mal_id: int, **changes) -> ListEntry:
@@ -133,6 +143,7 @@ def list_entry_update(*, user, mal_id: int, **changes) -> ListEntry:
     for name, value in values.items():
         setattr(entry, name, value)
     entry.save()
+    _list_changed(user)
     return entry
 
 
@@ -152,6 +163,7 @@ def list_entry_set(
     if not status and score is None and not not_interested:
         if existing:
             existing.delete()
+            _list_changed(user)
         return None
     if not status and score is not None and not not_interested:
         # A score alone means the member has seen it.
@@ -166,11 +178,14 @@ def list_entry_set(
     if status == ListEntry.Status.COMPLETED and not episodes_watched and anime.num_episodes:
         values["episodes_watched"] = anime.num_episodes  # as MAL does on "completed"
     entry, _ = ListEntry.objects.update_or_create(user=user, anime=anime, defaults=values)
+    _list_changed(user)
     return entry
 
 
 def list_entry_delete(*, user, mal_id: int) -> bool:
     deleted, _ = ListEntry.objects.filter(user=user, anime_id=mal_id).delete()
+    if deleted:
+        _list_changed(user)
     return bool(deleted)
 
 

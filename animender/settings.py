@@ -332,6 +332,22 @@ RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default
 RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
 
+# Personal recommendations (recommender.personal_services)
+# Cards stored per member and engine: deep enough that the page's filters still fill a page.
+RECOMMENDATIONS_STORED_PER_ENGINE = env.int("RECOMMENDATIONS_STORED_PER_ENGINE", default=300)
+# A refresh waits this long after the change that asked for it, so a burst of ratings is
+# one refresh (requests while one is queued are dropped: the queued one reads them all).
+RECOMMENDATIONS_REFRESH_DELAY_SECONDS = env.int("RECOMMENDATIONS_REFRESH_DELAY_SECONDS", default=3)
+# A running refresh without a heartbeat for this long lost its worker: a new request
+# takes it over.
+RECOMMENDATIONS_REFRESH_STALE_SECONDS = env.int(
+    "RECOMMENDATIONS_REFRESH_STALE_SECONDS", default=10 * 60
+)
+# "Surprise me" leaves out the titles ranked this popular or more on MAL.
+RECOMMENDATIONS_SURPRISE_SKIP_POPULAR = env.int(
+    "RECOMMENDATIONS_SURPRISE_SKIP_POPULAR", default=1000
+)
+
 # Per-user taste models (labeling app)
 # A member's model retrains in the background after this many new like/dislike labels.
 TASTE_RETRAIN_EVERY = env.int("TASTE_RETRAIN_EVERY", default=10)

@@ -65,11 +65,20 @@ def label_save(*, user, mal_id: int, answer: str, reason: str = "") -> tuple[Lab
     )
     if answer != Label.Answer.SKIP:
         taste_training_request_if_due(user=user)
+    _recommendations_refresh(user.pk, "label")
     return label, created
 
 
 def label_delete(*, label: Label) -> None:
     label.delete()
+    _recommendations_refresh(label.user_id, "label")
+
+
+def _recommendations_refresh(user_id: int, trigger: str) -> None:
+    """A label changes what the member's recommendations exclude and learn from."""
+    from recommender.personal_services import recommendations_refresh_request
+
+    recommendations_refresh_request(user_id=user_id, trigger=trigger)
 
 
 # --- training requests --------------------------------------------------------------------
@@ -231,6 +240,8 @@ def _train(run: TasteTrainingRun) -> None:
             finished_at=timezone.now(),
         )
         if finished:  # a reaped run (worker thought lost) must not overwrite newer scores
+            # New scores: the member's "taste" list and match percentages change.
+            _recommendations_refresh(run.user_id, "taste")
             TasteScores.objects.update_or_create(
                 user_id=run.user_id,
                 defaults={

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, personal_api
 
 urlpatterns = [
     path(
@@ -8,6 +8,11 @@ urlpatterns = [
     ),
     path("engines/", api.EngineListApi.as_view(), name="api-engines"),
     path("recommendations/", api.RecommendationCreateApi.as_view(), name="api-recommendations"),
+    path(
+        "me/recommendations/",
+        personal_api.UserRecommendationListApi.as_view(),
+        name="api-me-recommendations",
+    ),
     path("training-runs/", api.TrainingRunListApi.as_view(), name="api-training-runs"),
     path(
         "training-runs/<int:run_id>/", api.TrainingRunDetailApi.as_view(), name="api-training-run"

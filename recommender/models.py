@@ -131,3 +131,88 @@ class EvaluationRun(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.steps_done / self.steps_total) if self.steps_total else 0
+
+
+class UserRecommendation(models.Model):
+    """One stored card of one member's recommendations for one engine.
+
+    Written in the background by :mod:`recommender.personal_services` (one franchise per
+    card, ranked); the recommendations page and ``/api/me/recommendations/`` read only these
+    rows, so a request never loads or runs a model. ``engine`` is a registered engine's
+    name or ``"taste"`` (the member's own taste model): see ``personal_selectors.ENGINE_ORDER``.
+    """
+
+    class Section(models.TextChoices):
+        DISCOVER = "discover", "New to you"
+        PLAN = "plan_to_watch", "On your plan-to-watch list"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations"
+    )
+    engine = models.CharField(max_length=30)
+    section = models.CharField(max_length=20, choices=Section.choices, default=Section.DISCOVER)
+    rank = models.PositiveIntegerField(help_text="1 = best, per user, engine and section.")
+    anime = models.ForeignKey("catalog.Anime", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(help_text="The engine's own ranking score.")
+    # The item-KNN estimate of the member's score (1-10) and the taste model's P(like), where
+    # those models exist: what the card shows as "predicted 8.4" and "92% match".
+    predicted_score = models.FloatField(null=True, blank=True)
+    match = models.FloatField(null=True, blank=True)
+    franchise_size = models.PositiveSmallIntegerField(default=1)
+    # The engine ranked a later entry of this franchise; this card is where it starts.
+    entry_point = models.BooleanField(default=False)
+    # [{"kind": "liked" | "taste" | "community" | "popular", ...}], strongest first; the
+    # words are written at read time (recommender.reasons), so wording changes need no rerun.
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "engine", "section", "anime"], name="uniq_user_rec_per_engine"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "engine", "section", "rank"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} · {self.engine} #{self.rank}: {self.anime_id}"
+
+
+class RecommendationRefresh(models.Model):
+    """Each member's recommendation refresh: idle/queued -> running -> done | failed.
+
+    Debounced on this row: a request while one is queued adds nothing; a request while one
+    runs sets ``rerun``, and the running refresh queues one more when it finishes. A task
+    claims the row with one conditional UPDATE (queued -> running), so a redelivered task
+    message finds nothing to do.
+    """
+
+    class Status(models.TextChoices):
+        IDLE = "idle", "Idle"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendation_refresh"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE)
+    rerun = models.BooleanField(default=False)
+    trigger = models.CharField(max_length=20, blank=True, default="", help_text="What asked.")
+    runs = models.PositiveIntegerField(default=0, help_text="Refreshes completed.")
+    # {engine: {"version": ..., "discover": n, "plan_to_watch": n}} of the stored rows.
+    engines = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recommendation refresh of {self.user_id} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

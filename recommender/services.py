@@ -141,6 +141,10 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
             TrainingRun, run.pk, state=TrainingRun.State.DONE, version=version, metrics=metrics
         ):
             log.warning("training run %s finished after it was reaped; %s serves", run.pk, version)
+        # A new version ranks differently: every member's stored recommendations refresh.
+        from .tasks import refresh_all_user_recommendations_task
+
+        transaction.on_commit(lambda: refresh_all_user_recommendations_task.delay("retrain"))
     run.refresh_from_db()
     return run
 

@@ -55,3 +55,22 @@ def evaluate_engines_task(run_id: int) -> str | None:
 
     run = evaluation_run_execute(run_id=run_id)
     return run.state if run else None
+
+
+# One member's refresh ranks the catalog once per engine (well under a second each on the
+# full catalog) and writes a few hundred rows. The soft limit lets the row be marked
+# failed; both limits are far below the broker's visibility timeout (an hour on Redis),
+# so late acks never redeliver a live refresh.
+@shared_task(name="recommender.refresh_user_recommendations", soft_time_limit=120, time_limit=150)
+def refresh_user_recommendations_task(user_id: int) -> str:
+    from .personal_services import recommendations_refresh_execute
+
+    return recommendations_refresh_execute(user_id=user_id)
+
+
+@shared_task(name="recommender.refresh_all_user_recommendations")
+def refresh_all_user_recommendations_task(trigger: str = "retrain") -> int:
+    """After an engine retrain: queue a (debounced) refresh for every member."""
+    from .personal_services import recommendations_refresh_all
+
+    return recommendations_refresh_all(trigger=trigger)
