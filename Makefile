@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+REPEAT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint fmt migrate bootstrap worker beat serve sync-catalog \
-        import-catalog bench check-deploy clean
+.PHONY: help venv run test test-fast test-repeat lint fmt migrate bootstrap worker beat serve sync-catalog \
+        import-catalog bench bench-scale check-deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,6 +33,9 @@ run: bootstrap ## Set up and serve http://127.0.0.1:8000 (SQLite, in-process tas
 
 test: venv ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-repeat: venv ## make test REPEAT times (default 5) with every core kept busy
+	.ci/test-repeat $(REPEAT)
 
 test-fast: venv ## Run the tests that need no broker
 	$(BIN)/python -m pytest -m "not broker" $(PYTEST_ARGS)
@@ -67,6 +71,16 @@ bench: venv ## Run the benchmarks on ../shared/data (results in bench/results/)
 	$(BIN)/python bench/knn_baseline.py --data ../shared/data --json bench/results/knn_baseline.json
 	$(BIN)/python bench/offline_eval.py --data ../shared/data --json bench/results/offline_eval.json \
 		--plot bench/results/offline_eval_ndcg.png
+	$(BIN)/python bench/active_learning.py --data ../shared/data --json bench/results/active_learning.json
+
+SCALE_SIZES ?= 0.5M,5M,15M,45M
+SCALE_ROOT ?= /tmp/animender-scale
+SCALE_DATABASE_URL ?=
+bench-scale: venv ## Cost curves by data size (SCALE_SIZES, SCALE_DATABASE_URL: emptied!)
+	mkdir -p bench/results
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES) --root $(SCALE_ROOT) \
+		$(if $(SCALE_DATABASE_URL),--database-url $(SCALE_DATABASE_URL)) \
+		--json bench/results/scale.json --plot bench/results/scale.png
 
 check-deploy: venv ## Django's deployment checklist in production mode
 	$(BIN)/python manage.py check --deploy

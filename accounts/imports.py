@@ -344,7 +344,23 @@ def import_run_execute(
         from recommender.personal_services import recommendations_refresh_request
 
         recommendations_refresh_request(user_id=run.user_id, trigger="import")
+        _taste_training_after_import(user=run.user)
     return run
+
+
+def _taste_training_after_import(*, user) -> None:
+    """An imported list with likes and dislikes gives the member a taste model at once
+    (when their profile lets list scores count as labels)."""
+    from labeling.models import TasteTrainingRun
+    from labeling.selectors import profile_for
+    from labeling.services import taste_training_request
+
+    if not profile_for(user=user).labels_from_list:
+        return
+    try:
+        taste_training_request(user=user, trigger=TasteTrainingRun.Trigger.LIST)
+    except ValidationError:
+        pass  # only likes (or dislikes) so far: the model page says what is missing
 
 
 __all__ = [

@@ -225,4 +225,9 @@ def account_delete(*, user, password: str) -> None:
     (foreign keys cascade from the user), after checking the password."""
     if not password or not user.check_password(password):
         raise ValidationError({"password": ["The password is not correct."]})
+    from labeling.services import taste_artifacts_delete
+
+    user_id = user.pk
     user.delete()
+    # The rows went by cascade; the member's model files go once that is committed.
+    transaction.on_commit(lambda: taste_artifacts_delete(user_id=user_id))

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # search lookups on PostgreSQL; inert on SQLite
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -95,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, so its process_exception sees view errors first: the site's 404/500 pages.
+    "animender.error_pages.ErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "animender.urls"
@@ -126,13 +129,25 @@ DATABASES = {
 if not PRODUCTION:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrent page reads while a sync writes: WAL avoids "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    # Concurrent page reads while a sync writes: WAL avoids "database is locked", and a
+    # writer waits up to 30 s for another (a worker thread, a heartbeat) under CPU load.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL;", timeout=30
+    )
+    # Tests get a file database too: the in-memory one is shared-cache, where a worker
+    # thread's write fails at once with "database table is locked" instead of waiting.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("ANIMENDER_TEST_SQLITE", default=str(VAR_DIR / "test.sqlite3"))
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Throttle counters live in the cache: per process by default; set CACHE_URL
+# (e.g. redis://127.0.0.1:6379/2) so every web worker shares them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -152,14 +167,31 @@ ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="opti
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 LOGIN_REDIRECT_URL = "/"
-# Mail: the console locally; EMAIL_URL (smtp+tls://user:password@host:587) in production.
-if env.str("EMAIL_URL", default=""):
-    vars().update(env.email_url("EMAIL_URL"))
+# Local runs print mail (password reset links) to the console. Production sends it over
+# SMTP and refuses any backend that would write a reset link to logs or files.
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=_SMTP if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+if PRODUCTION:
+    _OFFLINE_MAIL = ("console", "filebased", "locmem", "dummy")
+    if any(f".{name}." in EMAIL_BACKEND for name in _OFFLINE_MAIL):
+        raise ImproperlyConfigured(
+            f"EMAIL_BACKEND={EMAIL_BACKEND} would not deliver mail (password reset links "
+            "would end up in logs); use SMTP in production."
+        )
+    EMAIL_HOST = required("EMAIL_HOST", "")
+    DEFAULT_FROM_EMAIL = required("DEFAULT_FROM_EMAIL", "")
+    SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 else:
-    EMAIL_BACKEND = env.str(
-        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-    )
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Animender <noreply@localhost>")
+    DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Animender <noreply@localhost>")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -209,7 +241,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "EngineEnum": "recommender.models.Engine",
+        "EngineEnum": "recommender.ml.registry.engine_choices",
         # Import and training runs share one queued/running/done/failed choice set.
         "RunStateEnum": "recommender.models.TrainingRun.State",
         "ListStatusEnum": "accounts.models.ListEntry.Status",
@@ -224,6 +256,18 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With acks_late, Redis hands an unacknowledged message to another worker after the
+# visibility timeout. It must outlast the longest task hard limit (training: 3,900 s),
+# or a long run is started twice. Runs are claimed in the database as well (animender.runs).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3 * 3600)
+}
+# Run rows (syncs, trainings): a worker stamps heartbeat_at this often, and the reaper
+# fails a running row silent for longer than RUN_STALE_AFTER_SECONDS (its worker died).
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=30.0)
+RUN_STALE_AFTER_SECONDS = env.float("RUN_STALE_AFTER_SECONDS", default=300.0)
+# A queued training whose message never reached a worker stops holding its slot after this.
+RUN_QUEUED_TIMEOUT_SECONDS = env.int("RUN_QUEUED_TIMEOUT_SECONDS", default=12 * 3600)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Season endpoints catch new and changed titles cheaply; the ranking walk is a full resync.
@@ -247,6 +291,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CATALOG_FULL_SYNC_SECONDS", default=7 * 24 * 3600),
         "kwargs": {"mode": "full"},
     },
+    # Runs whose worker died (no heartbeat) are failed and queued again.
+    "catalog-reap-stale-syncs": {"task": "catalog.reap_stale_runs", "schedule": 120},
+    "recommender-reap-stale-runs": {"task": "recommender.reap_stale_runs", "schedule": 120},
     # Taste runs whose worker died stop blocking their member's next run.
     "labeling-reap-stale-taste-runs": {
         "task": "labeling.reap_stale_taste_runs",
@@ -279,11 +326,13 @@ ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")
 SHOW_ADULT_CONTENT = env_bool("SHOW_ADULT_CONTENT", default=False)
 # Per-engine hyper-parameter overrides, e.g. {"watchlist_nn": {"epochs": 40}}.
 RECOMMENDER_ENGINE_PARAMS = env.json("RECOMMENDER_ENGINE_PARAMS", default={})
+# A watched title scored at or below this counts against its neighbours, not for them.
+RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default=4)
+# POST /api/recommendations/ is open to anyone: a per-IP rate (DRF syntax, e.g. 30/minute).
+RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
 
 # Personal recommendations (recommender.personal_services)
-# A watched title scored at or below this counts against its neighbours, not for them.
-RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default=4)
 # Cards stored per member and engine: deep enough that the page's filters still fill a page.
 RECOMMENDATIONS_STORED_PER_ENGINE = env.int("RECOMMENDATIONS_STORED_PER_ENGINE", default=300)
 # A refresh waits this long after the change that asked for it, so a burst of ratings is
@@ -317,9 +366,19 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    # HSTS starts at one hour, so a TLS mistake locks browsers out for an hour, not a
+    # month. Raise it once HTTPS is known good (README: Production); preloading needs a
+    # year or more and is opt-in.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+    if SECURE_HSTS_PRELOAD and SECURE_HSTS_SECONDS < 365 * 24 * 3600:
+        raise ImproperlyConfigured("SECURE_HSTS_PRELOAD needs SECURE_HSTS_SECONDS >= 31536000.")
+    # check --deploy asks for preload and subdomains; both are deliberate opt-ins here.
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+    ]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
     if len(SECRET_KEY) < 50:

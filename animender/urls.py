@@ -4,10 +4,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.views import public_list
 
+admin.site.site_header = "Animender administration"
+admin.site.site_title = "Animender admin"
+admin.site.index_title = "Catalog, training runs and accounts"
+
+handler404 = "animender.error_pages.page_not_found"
+handler500 = "animender.error_pages.server_error"
+
 urlpatterns = [
     path("", include("catalog.urls")),
-    path("", include("recommender.urls")),
     path("", include("labeling.urls")),
+    path("", include("recommender.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
     path("users/<str:username>/list/", public_list, name="public-list"),

@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from .records import AnimeRecord, NamedRef
+from .records import SEASONS, AnimeRecord, NamedRef
 
 REQUIRED_COLUMNS = {"anime_id", "name"}
 
@@ -36,7 +36,6 @@ RATING_PREFIXES = (
     ("pg ", "pg"),
     ("g ", "g"),
 )
-SEASONS = {"winter", "spring", "summer", "fall"}
 
 
 class CatalogCsvError(ValueError):

@@ -22,11 +22,13 @@ MAX_GENRES = 10
 
 
 class Sort:
+    RELEVANCE = "relevance"
     SCORE = "score"
     POPULARITY = "popularity"
     NEWEST = "newest"
     TITLE = "title"
     CHOICES = [
+        (RELEVANCE, "Best match"),
         (SCORE, "Highest score"),
         (POPULARITY, "Most popular"),
         (NEWEST, "Newest"),
@@ -62,8 +64,9 @@ class AnimeSearchInputSerializer(serializers.Serializer):
         allow_blank=True,
         max_length=200,
         trim_whitespace=True,
-        help_text="Search every title (romaji, English, Japanese, synonyms); case-insensitive. "
-        "Several words must all match.",
+        help_text="Search every title (romaji, English, Japanese, synonyms), ignoring case, "
+        "accents and punctuation, with small typos forgiven. Best matches first (exact "
+        "name, then prefix/words, then substrings, then near misses), by popularity.",
     )
     genre = serializers.ListField(
         child=serializers.CharField(max_length=100, allow_blank=True),
@@ -111,8 +114,9 @@ class AnimeSearchInputSerializer(serializers.Serializer):
         choices=Sort.CHOICES,
         required=False,
         allow_blank=True,
-        default=Sort.SCORE,
-        help_text="Order; titles without the sort value come last.",
+        default="",
+        help_text="Order; titles without the sort value come last. Default: best match "
+        "when searching (q), else highest score.",
     )
     page = serializers.IntegerField(
         required=False, min_value=1, default=1, help_text="Page number, from 1."
@@ -170,7 +174,7 @@ class AnimeSearchInputSerializer(serializers.Serializer):
         active = frozenset(k for k, v in values.items() if v not in ("", (), None))
         return AnimeSearchParams(
             **values,
-            sort=data.get("sort") or Sort.SCORE,
+            sort=data.get("sort") or (Sort.RELEVANCE if values["q"] else Sort.SCORE),
             page=data.get("page", 1),
             page_size=data.get("page_size", DEFAULT_PAGE_SIZE),
             active=active,

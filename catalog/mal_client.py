@@ -10,6 +10,7 @@ with exponential backoff and full jitter for 429, 5xx, timeouts and connection e
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,14 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from .mal_mapping import LIST_FIELDS, anime_record_from_node, parse_datetime, requested_fields
-from .records import AnimeRecord
+from .records import SEASONS, AnimeRecord
 
 DETAIL_FIELDS = LIST_FIELDS  # detail-only fields (pictures, related...) are not stored
 
 RANKING_TYPES = frozenset(
     {"all", "airing", "upcoming", "tv", "ova", "movie", "special", "bypopularity", "favorite"}
 )
-SEASONS = ("winter", "spring", "summer", "fall")
 LIST_STATUS_FIELDS = (
     "status,score,num_episodes_watched,is_rewatching,updated_at,start_date,"
     "finish_date,priority,num_times_rewatched,rewatch_value,tags"
@@ -73,6 +73,14 @@ class MalUserNotFound(MalNotFound):
 class MalListPrivate(MalForbidden):
     """403 on a run's first ``users/{name}/animelist`` call with a valid client id: the list
     is not public (a client id reads public lists only, mal-api.md §1)."""
+
+
+class MalBadPayload(MalError):
+    """MAL answered 200 with something that is not its JSON: the same page fails again."""
+
+
+class MalCancelled(MalError):
+    """The run using this client stopped (:meth:`MalClient.cancel`); no request was made."""
 
 
 class MalThrottled(MalError):
@@ -175,7 +183,7 @@ class MalClient:
         backoff_base: float = 2.0,
         backoff_max: float = 300.0,
         request_interval: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
@@ -192,7 +200,9 @@ class MalClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.request_interval = request_interval
-        self._sleep = sleep
+        # Waits (pacing, backoff) end early on cancel(), so a stopped run stops calling MAL.
+        self._cancelled = threading.Event()
+        self._sleep = sleep or self._cancelled.wait
         self._clock = clock
         self._rng = rng or random.Random()
         self.session = session or requests.Session()
@@ -226,6 +236,12 @@ class MalClient:
     def begin_run(self) -> None:
         """A new run: its first 403 is again a config error, not throttling."""
         self.had_success = False
+        self._cancelled.clear()
+
+    def cancel(self) -> None:
+        """Stop from any thread: a wait in progress ends now and no further request is sent
+        (the call in progress raises :class:`MalCancelled`) until :meth:`begin_run`."""
+        self._cancelled.set()
 
     def close(self) -> None:
         self.session.close()
@@ -358,6 +374,8 @@ class MalClient:
         attempt = 0
         while True:
             self._pace()
+            if self._cancelled.is_set():
+                raise MalCancelled("the run stopped; request not sent", url=url)
             self.requests_made += 1
             wait: float | None = None
             try:
@@ -371,7 +389,7 @@ class MalClient:
                     try:
                         body = response.json()
                     except ValueError:
-                        error = MalServerError(
+                        error = MalBadPayload(
                             "MAL sent a 200 that is not JSON", status=200, url=url
                         )
                     else:

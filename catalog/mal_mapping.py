@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .records import AnimeRecord, NamedRef
+from .records import SEASONS, AnimeRecord, NamedRef
 
 # Non-detail fields: valid on every list endpoint (ranking, season, search, user list).
 LIST_FIELDS = (
@@ -69,7 +69,6 @@ _MAX_LEN = {
     "picture_medium": 500,
     "picture_large": 500,
 }
-_SEASONS = {"winter", "spring", "summer", "fall"}
 
 
 # Exact type checks (not isinstance): faster on 13k titles, and they reject bool, an int
@@ -167,8 +166,8 @@ def anime_record_from_node(node: dict, *, fields: frozenset[str]) -> AnimeRecord
         season = node.get("start_season")
         season = season if isinstance(season, dict) else {}
         name = _str(season.get("season")).lower()
-        values["start_season"] = name if name in _SEASONS else ""
-        values["start_year"] = _int_or_none(season.get("year")) if name in _SEASONS else None
+        values["start_season"] = name if name in SEASONS else ""
+        values["start_year"] = _int_or_none(season.get("year")) if name in SEASONS else None
     if "main_picture" in fields:
         picture = node.get("main_picture")
         picture = picture if isinstance(picture, dict) else {}

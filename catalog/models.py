@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from animender import runs
+
+from .records import SEASONS
+
 
 class Genre(models.Model):
     """A MAL genre; MAL mixes themes and demographics (Shounen, Mecha...) into one list."""
@@ -47,11 +51,8 @@ class Anime(models.Model):
         AIRING = "currently_airing", "Currently airing"
         NOT_YET_AIRED = "not_yet_aired", "Not yet aired"
 
-    class Season(models.TextChoices):
-        WINTER = "winter", "Winter"
-        SPRING = "spring", "Spring"
-        SUMMER = "summer", "Summer"
-        FALL = "fall", "Fall"
+    # Built from records.SEASONS, the one list of seasons (CSV, MAL mapping, sync, filters).
+    Season = models.TextChoices("Season", [(s.upper(), (s, s.capitalize())) for s in SEASONS])
 
     class Rating(models.TextChoices):
         G = "g", "G - All Ages"
@@ -160,19 +161,28 @@ class AnimeRelation(models.Model):
 
 
 class SyncRun(models.Model):
-    """One catalog sync: progress, counts and the checkpoint an interrupted run resumes from."""
+    """One catalog sync: progress, counts and the checkpoint an interrupted run resumes from.
+
+    At most one sync per mode runs at once (a partial unique constraint); the worker beats
+    ``heartbeat_at`` and a reaper fails a silent one (see :mod:`animender.runs`). Only a
+    run that failed for a ``retryable`` reason, with the plan of the current day, resumes.
+    """
 
     class Mode(models.TextChoices):
         FULL = "full", "Full (ranking walk)"
         SEASONAL = "seasonal", "Seasonal (incremental)"
 
     class State(models.TextChoices):
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (resumable)"
+        RUNNING = runs.RUNNING, "Running"
+        DONE = runs.DONE, "Done"
+        FAILED = runs.FAILED, "Failed"
 
     mode = models.CharField(max_length=10, choices=Mode.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    # The Celery message that started it: a redelivered message finds its run and returns.
+    task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Every endpoint of the run's plan; a plan made for another season is not resumed.
+    plan = models.JSONField(default=list, blank=True)
     # Checkpoint: which endpoint/params are being walked and the next offset to fetch.
     endpoint = models.CharField(max_length=200, blank=True, default="")
     params = models.JSONField(default=dict, blank=True)
@@ -185,14 +195,25 @@ class SyncRun(models.Model):
     titles_created = models.PositiveIntegerField(default=0)
     titles_updated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    retryable = models.BooleanField(
+        default=False, help_text="Failed for a passing reason (429, 5xx, timeout): resumable."
+    )
     resumed_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumptions"
     )
     started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mode"],
+                condition=models.Q(state=runs.RUNNING),
+                name="one_running_sync_per_mode",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.mode} sync #{self.pk} ({self.state})"

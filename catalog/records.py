@@ -6,6 +6,9 @@ Both sources are mapped to :class:`AnimeRecord` first, so the one bulk upsert in
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Fields of Anime an upsert may set; a record only carries the ones its source knows, so a
@@ -39,6 +42,37 @@ ANIME_FIELDS = (
 )
 
 ADULT_GENRES = frozenset({"Hentai"})
+# MAL's seasons in calendar order (winter = January-March): the one list every module uses.
+SEASONS = ("winter", "spring", "summer", "fall")
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+# Names are joined with this mark around each one, so "|naruto|" is an exact name match
+# and "|naruto" a name that starts with it, in SQL LIKE on every database.
+NAME_MARK = "|"
+
+
+def _strip_latin_accents(text: str) -> str:
+    """``Déjà vu`` -> ``Deja vu``; kana keep their voicing marks (が is not か)."""
+    out = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch) and out and out[-1] < "\u0250":
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def normalize_name(text: str) -> str:
+    """How titles and queries are compared: width- and case-folded, Latin accents
+    dropped, punctuation as spaces. ``Steins;Gate`` and ``steins gate`` are equal."""
+    folded = _strip_latin_accents(unicodedata.normalize("NFKC", text)).casefold()
+    return " ".join(_NOT_WORD.sub(" ", folded).split())
+
+
+def search_text_of(names: Iterable[str]) -> str:
+    """The stored search column: ``|name one|name two|``, normalised, each name once."""
+    unique = list(dict.fromkeys(n for n in (normalize_name(x) for x in names if x) if n))
+    return f"{NAME_MARK}{NAME_MARK.join(unique)}{NAME_MARK}" if unique else ""
 
 
 @dataclass
@@ -58,13 +92,14 @@ class AnimeRecord:
 
     def search_text(self, existing: dict | None = None) -> str:
         merged = {**(existing or {}), **self.values}
-        names = [
-            merged.get("title", ""),
-            merged.get("title_english", ""),
-            merged.get("title_japanese", ""),
-            *(merged.get("synonyms") or []),
-        ]
-        return "\n".join(n for n in names if n).lower()
+        return search_text_of(
+            [
+                merged.get("title", ""),
+                merged.get("title_english", ""),
+                merged.get("title_japanese", ""),
+                *(merged.get("synonyms") or []),
+            ]
+        )
 
     def is_adult(self) -> bool | None:
         if self.genres is None and "rating" not in self.values:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import (
     Case,
     Count,
@@ -19,6 +22,7 @@ from django.db.models.query import QuerySet
 
 from .filters import AnimeSearchParams, Sort
 from .models import Anime, Genre, Studio
+from .search import RELEVANCE_ORDER, search_ranked
 
 # Within a year, later seasons are newer.
 _SEASON_ORDER = Case(
@@ -29,6 +33,11 @@ _SEASON_ORDER = Case(
 
 # Every ordering ends on the primary key so pages never repeat or skip rows between requests.
 _ORDERINGS: dict[str, tuple] = {
+    Sort.RELEVANCE: (  # without a query: the best titles first
+        F("mean").desc(nulls_last=True),
+        F("num_scoring_users").desc(nulls_last=True),
+        "mal_id",
+    ),
     Sort.SCORE: (
         F("mean").desc(nulls_last=True),
         F("num_scoring_users").desc(nulls_last=True),
@@ -50,9 +59,25 @@ _ORDERINGS: dict[str, tuple] = {
 }
 
 
-def _visible(*, show_adult: bool) -> QuerySet[Anime]:
+def anime_visible(*, show_adult: bool | None = None) -> QuerySet[Anime]:
+    """The titles people may see: the one adult-content rule of the site.
+
+    Adult titles (``is_adult``: Hentai-tagged or Rx-rated) only when ``show_adult``,
+    which defaults to the ``SHOW_ADULT_CONTENT`` setting.
+    """
+    if show_adult is None:
+        show_adult = settings.SHOW_ADULT_CONTENT
     qs = Anime.objects.all()
     return qs if show_adult else qs.filter(is_adult=False)
+
+
+def anime_hidden_ids(*, show_adult: bool | None = None) -> list[int]:
+    """MAL ids that :func:`anime_visible` leaves out (for masking them in a ranking)."""
+    if show_adult is None:
+        show_adult = settings.SHOW_ADULT_CONTENT
+    if show_adult:
+        return []
+    return list(Anime.objects.filter(is_adult=True).values_list("mal_id", flat=True))
 
 
 def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
@@ -65,12 +90,7 @@ def _with_relations(qs: QuerySet[Anime]) -> QuerySet[Anime]:
 
 def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Anime]:
     """Filtered, ordered titles with genres and studios prefetched; the caller paginates."""
-    qs = _visible(show_adult=show_adult)
-    # search_text is already lower-cased in Python when written, so a plain ``contains`` on the
-    # lower-cased query is case-insensitive for every script on SQLite and PostgreSQL alike
-    # (SQLite's LIKE/``icontains`` only folds ASCII).
-    for term in params.q.lower().split():
-        qs = qs.filter(search_text__contains=term)
+    qs = anime_visible(show_adult=show_adult)
     through = Anime.genres.through
     for name in params.genres:
         # One EXISTS per genre gives AND semantics without join fan-out or DISTINCT.
@@ -93,12 +113,17 @@ def anime_search(*, params: AnimeSearchParams, show_adult: bool) -> QuerySet[Ani
         qs = qs.filter(status=params.status)
     if params.min_score is not None:
         qs = qs.filter(mean__gte=params.min_score)
+    if params.q:
+        # After the other filters: the SQLite typo fallback only scores what they leave.
+        qs = search_ranked(qs, params.q)
+        if params.sort == Sort.RELEVANCE:
+            return _with_relations(qs.order_by(*RELEVANCE_ORDER))
     return _with_relations(qs.order_by(*_ORDERINGS[params.sort]))
 
 
 def anime_get(*, mal_id: int, show_adult: bool) -> Anime | None:
     """One title with genres and studios, or None if unknown or hidden as adult content."""
-    return _with_relations(_visible(show_adult=show_adult).filter(mal_id=mal_id)).first()
+    return _with_relations(anime_visible(show_adult=show_adult).filter(mal_id=mal_id)).first()
 
 
 def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
@@ -114,7 +139,7 @@ def genre_list(*, show_adult: bool) -> QuerySet[Genre]:
 def anime_year_list(*, show_adult: bool) -> list[int]:
     """Premiere years present in the catalog, newest first."""
     return list(
-        _visible(show_adult=show_adult)
+        anime_visible(show_adult=show_adult)
         .filter(start_year__isnull=False)
         .order_by("-start_year")
         .values_list("start_year", flat=True)
@@ -122,13 +147,32 @@ def anime_year_list(*, show_adult: bool) -> list[int]:
     )
 
 
-def anime_media_type_list(*, show_adult: bool) -> list[tuple[str, str]]:
-    """(value, label) of the media types present, in the model's choice order."""
-    present = set(
-        _visible(show_adult=show_adult)
-        .exclude(media_type="")
+@dataclass(frozen=True)
+class FilterOptions:
+    """(value, label) of the media types, statuses and seasons some visible title has,
+    each in its choices' order: a filter never offers a value that finds nothing."""
+
+    media_types: list[tuple[str, str]]
+    statuses: list[tuple[str, str]]
+    seasons: list[tuple[str, str]]
+
+
+def anime_filter_options(*, show_adult: bool) -> FilterOptions:
+    """The three choice filters of the browse page, from one query."""
+    combos = set(
+        anime_visible(show_adult=show_adult)
         .order_by()
-        .values_list("media_type", flat=True)
+        .values_list("media_type", "status", "start_season")
         .distinct()
     )
-    return [(v, label) for v, label in Anime.MediaType.choices if v in present]
+    present = [{c[i] for c in combos} - {""} for i in range(3)]
+    return FilterOptions(
+        *(
+            [(v, label) for v, label in choices if v in values]
+            for choices, values in zip(
+                (Anime.MediaType.choices, Anime.Status.choices, Anime.Season.choices),
+                present,
+                strict=True,
+            )
+        )
+    )

@@ -11,21 +11,28 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, transaction
 from django.utils import timezone
+
+from animender import runs
 
 from .mal_client import MalClient, Page
 from .models import SyncRun
+from .records import SEASONS
 from .services import anime_upsert_many
 
 logger = logging.getLogger(__name__)
 
-SEASONS = ("winter", "spring", "summer", "fall")
-# A "running" row older than this belongs to a worker that died (the task's hard limit is
-# lower), so it is failed and resumable instead of blocking resumption forever.
-STALE_RUN_AFTER = timedelta(hours=2)
+# Failures that pass: the run is resumable. MalError subclasses say it themselves
+# (``retryable``: 429, 5xx, timeouts, resets); a 400/404 or a bad payload is not.
+_PASSING_FAILURES = (SoftTimeLimitExceeded, KeyboardInterrupt, OperationalError)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retryable", False)) or isinstance(exc, _PASSING_FAILURES)
 
 
 def season_of(day: date) -> tuple[int, str]:
@@ -53,57 +60,80 @@ def sync_plan(*, mode: str, today: date) -> list[dict]:
     raise ValueError(f"unknown sync mode {mode!r} (use 'full' or 'seasonal')")
 
 
-def _fail_stale_runs(*, mode: str) -> None:
-    cutoff = timezone.now() - STALE_RUN_AFTER
-    SyncRun.objects.filter(mode=mode, state=SyncRun.State.RUNNING, started_at__lt=cutoff).update(
-        state=SyncRun.State.FAILED,
-        finished_at=timezone.now(),
-        error="Abandoned: still 'running' long after the task time limit (worker died?).",
+def sync_runs_reap_stale(*, mode: str | None = None, requeue: bool = False) -> list[SyncRun]:
+    """Fail running syncs whose worker went silent (resumable); optionally queue them again."""
+    from .tasks import sync_catalog_task
+
+    qs = SyncRun.objects.all() if mode is None else SyncRun.objects.filter(mode=mode)
+    return runs.runs_reap_stale(
+        qs,
+        retryable=True,
+        on_reaped=(lambda dead: sync_catalog_task.delay(mode=dead.mode)) if requeue else None,
     )
 
 
-def sync_run_start(*, mode: str, resume: bool, today: date) -> SyncRun:
-    """A new run row: continuing the latest failed run of ``mode``, or a fresh plan."""
+def _resumable(mode: str, plan: list[dict]) -> SyncRun | None:
+    """The latest finished run of ``mode`` if it failed for a passing reason on ``plan``."""
+    last = (
+        SyncRun.objects.filter(mode=mode)
+        .exclude(state=SyncRun.State.RUNNING)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if last is None or last.state != SyncRun.State.FAILED or not last.endpoint:
+        return None
+    if not last.retryable:
+        return None  # a 400/404 or a bad payload: retrying the same page fails the same way
+    if last.plan != plan:
+        return None  # planned for another season: today's plan starts fresh
+    return last
+
+
+def sync_run_start(*, mode: str, resume: bool, today: date, task_id: str = "") -> SyncRun:
+    """A new running row: continuing the latest resumable run of ``mode``, or a fresh plan.
+
+    Raises :class:`animender.runs.RunAlreadyActive` while another sync of ``mode`` runs.
+    """
     plan = sync_plan(mode=mode, today=today)
-    _fail_stale_runs(mode=mode)
-    previous = None
-    if resume:
-        last = (
-            SyncRun.objects.filter(mode=mode)
-            .exclude(state=SyncRun.State.RUNNING)
-            .order_by("-started_at", "-pk")
-            .first()
-        )
-        if last is not None and last.state == SyncRun.State.FAILED and last.endpoint:
-            previous = last
-    if previous is not None:
-        return SyncRun.objects.create(
-            mode=mode,
+    sync_runs_reap_stale(mode=mode)
+    previous = _resumable(mode, plan) if resume else None
+    start = (
+        dict(
             endpoint=previous.endpoint,
             params=previous.params,
             next_offset=previous.next_offset,
             pending=previous.pending,
             resumed_from=previous,
         )
-    return SyncRun.objects.create(
+        if previous is not None
+        else dict(
+            endpoint=plan[0]["endpoint"], params=plan[0]["params"], next_offset=0, pending=plan[1:]
+        )
+    )
+    return runs.run_create_exclusive(
+        SyncRun,
+        active_filter={"mode": mode},
+        describe=f"A {mode} catalog sync",
         mode=mode,
-        endpoint=plan[0]["endpoint"],
-        params=plan[0]["params"],
-        next_offset=0,
-        pending=plan[1:],
+        plan=plan,
+        task_id=task_id,
+        heartbeat_at=timezone.now(),
+        **start,
     )
 
 
 _END = object()
 
 
-def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+def _prefetched(pages: Iterator[Page], *, client: MalClient) -> Iterator[Page]:
     """Fetch page n+1 while page n is written.
 
     Requests stay strictly one at a time (one thread walks the generator in order); only
     the wait on MAL (and its throttling pause) overlaps with the database writes. An error
     raised while fetching surfaces at the page where it happened, after the pages before
-    it were committed, exactly as without prefetching.
+    it were committed, exactly as without prefetching. When the consumer stops early (its
+    run failed), the client is cancelled: a backoff sleep in flight wakes at once and no
+    further request is made.
     """
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -130,14 +160,17 @@ def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
 
     worker = threading.Thread(target=produce, name="mal-prefetch", daemon=True)
     worker.start()
+    finished = False
     try:
         while (item := handoff.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
             yield item
+        finished = True
     finally:
         stop.set()
-        # A fetch in flight may be sleeping through a backoff: don't wait for it for long.
+        if not finished:
+            client.cancel()
         worker.join(timeout=5)
 
 
@@ -159,6 +192,7 @@ def catalog_sync(
     progress: Callable[[int], None] | None = None,
     resume: bool = True,
     today: date | None = None,
+    task_id: str = "",
 ) -> SyncRun:
     """Sync the catalog from MAL; returns the finished run.
 
@@ -166,40 +200,32 @@ def catalog_sync(
     season. ``progress(n)`` gets the number of titles written after each page.
     On failure the run is saved as failed with the error (resumable) and the
     :class:`MalError` (or other exception) is re-raised.
-    Config errors (no client id) raise before a run row is created.
+    Config errors (no client id) raise before a run row is created; so does
+    :class:`animender.runs.RunAlreadyActive` when a sync of ``mode`` already runs.
+    ``task_id`` (the Celery message id): a message delivered again returns the run it
+    already started instead of syncing twice.
     """
+    if task_id:
+        done_before = SyncRun.objects.filter(task_id=task_id).first()
+        if done_before is not None:
+            logger.info("sync message %s delivered again: run #%s has it", task_id, done_before.pk)
+            return done_before
     owns_client = client is None
     client = client or MalClient.from_settings()
     client.begin_run()
-    run = sync_run_start(mode=mode, resume=resume, today=today or timezone.localdate())
+    try:
+        run = sync_run_start(
+            mode=mode, resume=resume, today=today or timezone.localdate(), task_id=task_id
+        )
+    except BaseException:
+        if owns_client:
+            client.close()
+        raise
     requests_before = client.requests_made
     seen: set[int] = set()  # ranking order shifts between pages: never write a title twice
     try:
-        while run.endpoint:
-            for page in _prefetched(client.pages(run.endpoint, run.params, offset=run.next_offset)):
-                fresh = [r for r in page.records if r.mal_id not in seen]
-                seen.update(r.mal_id for r in fresh)
-                with transaction.atomic():
-                    counts = anime_upsert_many(records=fresh)
-                    _advance(run, page)
-                    run.pages += 1
-                    run.requests = client.requests_made - requests_before
-                    run.titles_created += counts.created
-                    run.titles_updated += counts.updated
-                    run.save(
-                        update_fields=[
-                            "endpoint",
-                            "params",
-                            "next_offset",
-                            "pending",
-                            "pages",
-                            "requests",
-                            "titles_created",
-                            "titles_updated",
-                        ]
-                    )
-                if progress:
-                    progress(len(fresh))
+        with runs.Heartbeat(SyncRun, run.pk):
+            _walk(run, client, seen, requests_before, progress)
     except BaseException as exc:
         # Only the failure fields: the in-memory checkpoint may be ahead of what committed.
         SyncRun.objects.filter(pk=run.pk).update(
@@ -207,6 +233,7 @@ def catalog_sync(
             finished_at=timezone.now(),
             requests=client.requests_made - requests_before,
             error=f"{type(exc).__name__}: {exc}"[:2000],
+            retryable=_is_retryable(exc),
         )
         run.refresh_from_db()
         where = f"{run.endpoint} offset {run.next_offset}"
@@ -215,8 +242,40 @@ def catalog_sync(
     finally:
         if owns_client:
             client.close()
-    run.state = SyncRun.State.DONE
-    run.finished_at = timezone.now()
-    run.requests = client.requests_made - requests_before
-    run.save(update_fields=["state", "finished_at", "requests"])
+    runs.run_finish(
+        SyncRun, run.pk, state=SyncRun.State.DONE, requests=client.requests_made - requests_before
+    )
+    run.refresh_from_db()
     return run
+
+
+def _walk(run: SyncRun, client: MalClient, seen: set[int], requests_before: int, progress) -> None:
+    """Every page of the run's remaining plan, each committed with its checkpoint."""
+    while run.endpoint:
+        pages = client.pages(run.endpoint, run.params, offset=run.next_offset)
+        for page in _prefetched(pages, client=client):
+            fresh = [r for r in page.records if r.mal_id not in seen]
+            seen.update(r.mal_id for r in fresh)
+            with transaction.atomic():
+                counts = anime_upsert_many(records=fresh)
+                _advance(run, page)
+                run.pages += 1
+                run.requests = client.requests_made - requests_before
+                run.titles_created += counts.created
+                run.titles_updated += counts.updated
+                run.heartbeat_at = timezone.now()
+                run.save(
+                    update_fields=[
+                        "heartbeat_at",
+                        "endpoint",
+                        "params",
+                        "next_offset",
+                        "pending",
+                        "pages",
+                        "requests",
+                        "titles_created",
+                        "titles_updated",
+                    ]
+                )
+            if progress:
+                progress(len(fresh))

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
-from .sync import catalog_sync
+from animender.runs import RunAlreadyActive
+
+from .sync import catalog_sync, sync_runs_reap_stale
+
+log = logging.getLogger(__name__)
 
 
 # Name is a contract with CELERY_BEAT_SCHEDULE and any queued messages: never rename.
 # Limits: a full walk is ~60 pages at ~1 req/s plus backoff; 1 h means MAL is throttling
 # us hard, so stop (the soft limit fails the run, resumable) rather than hold a worker.
-@shared_task(name="catalog.sync_catalog", soft_time_limit=60 * 60, time_limit=60 * 60 + 120)
-def sync_catalog_task(mode: str = "full") -> int:
-    return catalog_sync(mode=mode).pk
+@shared_task(
+    bind=True, name="catalog.sync_catalog", soft_time_limit=60 * 60, time_limit=60 * 60 + 120
+)
+def sync_catalog_task(self, mode: str = "full") -> int | None:
+    """Sync ``mode``; skipped with a log line while another sync of ``mode`` runs."""
+    try:
+        return catalog_sync(mode=mode, task_id=self.request.id or "").pk
+    except RunAlreadyActive as exc:
+        log.info("catalog %s sync skipped: %s", mode, exc)
+        return None
+
+
+@shared_task(name="catalog.reap_stale_runs")
+def reap_stale_syncs_task() -> list[int]:
+    """Periodic: fail syncs whose worker died (resumable) and queue them again."""
+    return [run.pk for run in sync_runs_reap_stale(requeue=True)]
 
 
 # Name is a contract with CELERY_BEAT_SCHEDULE. One details request per title at ~1 req/s:

@@ -8,10 +8,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from .filters import AnimeSearchInputSerializer, AnimeSearchParams, Sort
-from .models import Anime
 from .selectors import (
+    anime_filter_options,
     anime_get,
-    anime_media_type_list,
     anime_search,
     anime_year_list,
     genre_list,
@@ -49,20 +48,24 @@ def _form_state(request: HttpRequest) -> dict:
         "year": get.get("year", ""),
         "status": get.get("status", ""),
         "min_score": get.get("min_score", ""),
-        "sort": get.get("sort", "") or Sort.SCORE,
+        "sort": get.get("sort", "") or (Sort.RELEVANCE if get.get("q", "").strip() else Sort.SCORE),
     }
 
 
 def anime_list(request: HttpRequest) -> HttpResponse:
     show_adult = settings.SHOW_ADULT_CONTENT
+    options = anime_filter_options(show_adult=show_adult)
     context = {
         "form": _form_state(request),
         "genre_options": genre_list(show_adult=show_adult),
-        "type_options": anime_media_type_list(show_adult=show_adult),
-        "season_options": Anime.Season.choices,
+        "type_options": options.media_types,
+        "season_options": options.seasons,
         "year_options": anime_year_list(show_adult=show_adult),
-        "status_options": Anime.Status.choices,
-        "sort_options": Sort.CHOICES,
+        "status_options": options.statuses,
+        # "Best match" only means something while searching.
+        "sort_options": [
+            (v, label) for v, label in Sort.CHOICES if v != Sort.RELEVANCE or request.GET.get("q")
+        ],
     }
     filters = AnimeSearchInputSerializer(data=request.GET)
     if not filters.is_valid():
@@ -81,5 +84,5 @@ def anime_list(request: HttpRequest) -> HttpResponse:
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
     anime = anime_get(mal_id=mal_id, show_adult=settings.SHOW_ADULT_CONTENT)
     if anime is None:
-        raise Http404("No anime with this id.")
+        raise Http404("No title with this id.")
     return render(request, "catalog/anime_detail.html", {"anime": anime})

@@ -234,6 +234,10 @@ def cold_start_mal_ids(*, version: str | None = None) -> np.ndarray:
         frame = catalog_frame()
         order = frame["anime_id"].to_numpy(dtype=np.int64)[cold_start_order(frame, random_state=0)]
         _save_atomically(path, order)
+        for stale in path.parent.glob("*.npy"):
+            # One file per catalog version (every sync makes one); others' temp files stay.
+            if stale != path and not stale.name.startswith("."):
+                stale.unlink(missing_ok=True)
     _cold_cache.clear()
     _cold_cache[version] = order
     return order

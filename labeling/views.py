@@ -18,7 +18,13 @@ from django.views.decorators.http import require_POST
 from . import charts
 from .api import QueueTitleOutput
 from .models import Label, TasteTrainingRun
-from .selectors import label_queue_for_user, labeling_progress, profile_for, taste_run_list
+from .selectors import (
+    label_queue_for_user,
+    labeling_progress,
+    profile_for,
+    taste_example_counts,
+    taste_run_list,
+)
 from .services import label_delete, label_save, taste_training_request
 
 PREFETCH = 10
@@ -93,7 +99,9 @@ def model_page(request: HttpRequest) -> HttpResponse:
         "retrain_every": settings.TASTE_RETRAIN_EVERY,
         "labels_from_list": profile_for(user=request.user).labels_from_list,
     }
-    if latest is not None:
+    if latest is None:
+        context["ready_likes"], context["ready_dislikes"] = taste_example_counts(user=request.user)
+    else:
         context["pr_curve"] = charts.pr_curve_svg(
             latest.metrics.get("pr_curve") or {}, latest.metrics.get("base_rate")
         )

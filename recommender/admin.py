@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from animender.runs import RunAlreadyActive
+
 from .models import TrainingRun
 from .services import training_run_enqueue
 
@@ -13,7 +15,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retrain these engines now")
     def retrain(self, request, queryset):
-        engines = sorted(set(queryset.values_list("engine", flat=True)))
-        for engine in engines:
-            training_run_enqueue(engine=engine, requested_by=request.user, trigger="manual")
-        self.message_user(request, f"Queued: {', '.join(engines)}", messages.SUCCESS)
+        queued = []
+        for engine in sorted(set(queryset.values_list("engine", flat=True))):
+            try:
+                training_run_enqueue(engine=engine, requested_by=request.user, trigger="manual")
+                queued.append(engine)
+            except RunAlreadyActive as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        if queued:
+            self.message_user(request, f"Queued: {', '.join(queued)}", messages.SUCCESS)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -15,16 +16,25 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from catalog.selectors import anime_get
 
-from .evaluation_runs import engine_status_list
-from .models import Engine, TrainingRun
-from .services import NoModelError, recommendations_for_entries, training_run_enqueue
+from .ml.registry import DEFAULT_ENGINE, engine_choices
+from .models import TrainingRun
+from .selectors import (
+    NoModelError,
+    engine_status_list,
+    recommendations_for_entries,
+    training_run_get,
+    training_run_list,
+)
+from .services import training_run_enqueue
 from .similar import similar_titles_get
 
-MAX_ENTRIES = 5000
+# A MAL list rarely passes 2,000 titles; the cap bounds the work one request can ask for.
+MAX_ENTRIES = 2000
 
 
 @extend_schema_serializer(component_name="TrainingRun")
@@ -58,6 +68,27 @@ class RecommendedItemOutput(serializers.Serializer):
         "title, where the story starts, is shown instead."
     )
 
+    contributions = serializers.DictField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="hybrid: the score split by component (ease, watchlist_nn, als, "
+        "knn_baseline, popularity, user, ...); null for single engines",
+    )
+    because = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="hybrid: MAL ids of listed titles that point most to this one",
+    )
+
+
+class RecommendationAnonThrottle(AnonRateThrottle):
+    """Per-IP rate of the open recommendations endpoint, read from settings per request."""
+
+    scope = "recommendations_anon"
+
+    def get_rate(self) -> str:
+        return settings.RECOMMENDATIONS_ANON_RATE
+
 
 class EngineListApi(APIView):
     permission_classes = [AllowAny]
@@ -78,7 +109,12 @@ class EngineListApi(APIView):
 class WatchedEntrySchema(serializers.Serializer):
     mal_id = serializers.IntegerField(min_value=1)
     score = serializers.IntegerField(
-        min_value=-1, max_value=10, default=0, help_text="1-10, or 0/-1 for watched but unscored"
+        min_value=1,
+        max_value=10,
+        allow_null=True,
+        default=None,
+        help_text="1-10, or null for watched without a score. Scores at or below "
+        "RECOMMENDER_DISLIKE_MAX_SCORE (default 4) count against similar titles.",
     )
 
 
@@ -96,7 +132,7 @@ def _whole_number(value) -> int | None:
 
 @extend_schema_field(WatchedEntrySchema(many=True))
 class WatchedEntriesField(serializers.Field):
-    """A watched list as ``[(mal_id, score)]``, validated in one plain loop.
+    """A watched list as ``[(mal_id, score)]`` (score None: no score), validated in one loop.
 
     Same rules and error shape as a nested ``WatchedEntrySchema(many=True)``, which cost
     ~70 ms for a 1,000-title list (a field object per value): most of a request's time.
@@ -105,7 +141,7 @@ class WatchedEntriesField(serializers.Field):
     default_error_messages = {
         "not_a_list": "Expected a list of {{mal_id, score}} objects.",
         "empty": "Give at least one watched title.",
-        "too_long": f"At most {MAX_ENTRIES} entries.",
+        "too_long": f"Ensure this field has no more than {MAX_ENTRIES} elements.",
     }
 
     def to_internal_value(self, data):
@@ -128,17 +164,26 @@ class WatchedEntriesField(serializers.Field):
                 problems["mal_id"] = ["A valid integer is required."]
             elif mal_id < 1:
                 problems["mal_id"] = ["Ensure this value is greater than or equal to 1."]
-            score = _whole_number(item.get("score", 0))
-            if score is None:
+            raw_score = item.get("score")
+            score = None if raw_score is None else _whole_number(raw_score)
+            if raw_score is not None and score is None:
                 problems["score"] = ["A valid integer is required."]
-            elif not -1 <= score <= 10:
-                problems["score"] = ["Ensure this value is between -1 and 10."]
+            elif score is not None and not 1 <= score <= 10:
+                problems["score"] = [
+                    "Ensure this value is between 1 and 10 (null: watched, no score)."
+                ]
             if problems:
                 errors[position] = problems
             else:
                 entries.append((mal_id, score))
         if errors:
             raise serializers.ValidationError(errors)
+        counts = Counter(mal_id for mal_id, _ in entries)
+        repeated = [str(m) for m, c in counts.items() if c > 1]
+        if repeated:
+            raise serializers.ValidationError(
+                f"Each title may appear once; repeated mal_id: {', '.join(repeated)}."
+            )
         return entries
 
     def to_representation(self, value):
@@ -150,12 +195,15 @@ class RecommendationCreateApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []  # stateless: no session, so no CSRF token needed
+    throttle_classes = [RecommendationAnonThrottle]
 
     @extend_schema_serializer(component_name="RecommendationRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices, default="watchlist_nn")
+        engine = serializers.ChoiceField(choices=engine_choices(), default=DEFAULT_ENGINE)
         n = serializers.IntegerField(min_value=1, max_value=100, default=10)
-        entries = WatchedEntriesField()
+        entries = WatchedEntriesField(
+            help_text=f"Watched titles, each once; at most {MAX_ENTRIES}."
+        )
 
     @extend_schema_serializer(component_name="RecommendationResponse")
     class OutputSerializer(serializers.Serializer):
@@ -167,7 +215,12 @@ class RecommendationCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=OutputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="Invalid entries; the body names them."),
+            429: OpenApiResponse(description="Too many requests from this address."),
+            503: OpenApiResponse(description="The engine has not been trained yet."),
+        },
         summary="Recommend titles for a watched list",
     )
     def post(self, request):
@@ -181,16 +234,7 @@ class RecommendationCreateApi(APIView):
             )
         except NoModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        items = RecommendedItemOutput(result.items, many=True).data
-        return Response(
-            {
-                "engine": result.engine,
-                "version": result.version,
-                "used_entries": result.used_entries,
-                "ignored_entries": result.ignored_entries,
-                "results": items,
-            }
-        )
+        return Response(self.OutputSerializer(result).data)
 
 
 class TrainingRunListApi(APIView):
@@ -198,15 +242,15 @@ class TrainingRunListApi(APIView):
 
     @extend_schema_serializer(component_name="TrainingRunRequest")
     class InputSerializer(serializers.Serializer):
-        engine = serializers.ChoiceField(choices=Engine.choices)
+        engine = serializers.ChoiceField(choices=engine_choices())
 
     @extend_schema(responses=TrainingRunOutput(many=True), summary="Recent training runs (staff)")
     def get(self, request):
-        return Response(TrainingRunOutput(TrainingRun.objects.all()[:50], many=True).data)
+        return Response(TrainingRunOutput(training_run_list(), many=True).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={202: TrainingRunOutput},
+        responses={202: TrainingRunOutput, 409: OpenApiResponse(description="Already running.")},
         summary="Retrain an engine now (staff)",
     )
     def post(self, request):
@@ -223,7 +267,10 @@ class TrainingRunDetailApi(APIView):
 
     @extend_schema(responses=TrainingRunOutput, summary="One training run (staff)")
     def get(self, request, run_id: int):
-        return Response(TrainingRunOutput(get_object_or_404(TrainingRun, pk=run_id)).data)
+        run = training_run_get(run_id=run_id)
+        if run is None:
+            raise NotFound("No training run with this id.")
+        return Response(TrainingRunOutput(run).data)
 
 
 _SIMILAR_EXAMPLE = {

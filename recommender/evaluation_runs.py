@@ -15,15 +15,12 @@ import traceback
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .ml import artifacts
 from .ml.evaluation import engines as evaluation_engines
-from .ml.registry import ENGINES
 from .ml.report import evaluate_and_report
-from .models import Engine, EvaluationRun, TrainingRun
+from .models import EvaluationRun
 from .services import interactions_frame
 
 log = logging.getLogger(__name__)
@@ -198,22 +195,6 @@ EVALUATION_COLUMNS = (
     ("rating_rmse", "RMSE", "{:.3f}", False),
 )
 _PLOT_WIDTH, _PLOT_BAR_HEIGHT, _PLOT_LABEL_WIDTH = 640, 26, 180
-
-
-def engine_status_list() -> list[dict]:
-    """Each served engine: name, label, the version being served, its last finished run."""
-    statuses = []
-    for name in ENGINES:
-        last = TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first()
-        statuses.append(
-            {
-                "name": name,
-                "label": Engine(name).label,
-                "version": artifacts.current_version(settings.MODEL_DIR, name),
-                "last_run": last,
-            }
-        )
-    return statuses
 
 
 def evaluation_run_latest() -> EvaluationRun | None:

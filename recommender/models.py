@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from animender import runs
+
+from .ml.registry import engine_choices
+
 
 class CommunityRating(models.Model):
     """One row of an imported community data set (not a login account).
@@ -35,21 +39,22 @@ class CommunityRating(models.Model):
         return f"member {self.member} · {self.anime_id}: {self.score}"
 
 
-class Engine(models.TextChoices):
-    KNN_BASELINE = "knn_baseline", "Item KNN with baseline"
-    WATCHLIST_NN = "watchlist_nn", "Neural watch-list model"
-
-
 class TrainingRun(models.Model):
-    """One training of a global engine; pages and the API read progress from this row."""
+    """One training of a global engine; pages and the API read progress from this row.
+
+    At most one run per engine is queued or running (a partial unique constraint); a
+    worker claims a queued run with one conditional UPDATE and beats ``heartbeat_at``
+    while it trains (see :mod:`animender.runs`).
+    """
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = runs.QUEUED, "Queued"
+        RUNNING = runs.RUNNING, "Running"
+        DONE = runs.DONE, "Done"
+        FAILED = runs.FAILED, "Failed"
 
-    engine = models.CharField(max_length=30, choices=Engine.choices)
+    # Choices come from the engine registry (a callable: no migration per new engine).
+    engine = models.CharField(max_length=30, choices=engine_choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -63,10 +68,18 @@ class TrainingRun(models.Model):
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["engine"],
+                condition=models.Q(state__in=runs.ACTIVE_STATES),
+                name="one_active_training_run_per_engine",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.engine} run #{self.pk} ({self.state})"

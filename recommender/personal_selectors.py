@@ -19,8 +19,8 @@ from catalog.models import Anime
 from catalog.selectors import anime_search
 from labeling.models import Label
 
-from .ml.registry import ENGINES
-from .models import Engine, RecommendationRefresh, UserRecommendation
+from .ml.registry import ENGINES, engine_choices
+from .models import RecommendationRefresh, UserRecommendation
 
 # The member's own taste model (labeling) ranks the catalog too: one more list to show.
 ENGINE_TASTE = "taste"
@@ -29,9 +29,9 @@ ENGINE_HYBRID = "hybrid"
 # served, then the engines by how well they rank offline (README figures).
 ENGINE_ORDER = (ENGINE_HYBRID, "watchlist_nn", "knn_baseline", ENGINE_TASTE)
 ENGINE_LABELS = {
+    **dict(engine_choices()),
     ENGINE_HYBRID: "Hybrid",
     ENGINE_TASTE: "Your taste model",
-    **dict(Engine.choices),
 }
 COMPARE = "compare"
 PLAN = UserRecommendation.Section.PLAN

@@ -21,7 +21,7 @@ from accounts import services as list_services
 from accounts.models import ListEntry
 from accounts.selectors import adult_visible, list_entry_get
 from catalog.models import Anime
-from catalog.selectors import anime_media_type_list, anime_year_list, genre_list
+from catalog.selectors import anime_filter_options, anime_year_list, genre_list
 
 from . import personal_selectors as selectors
 from .personal_filters import RecommendationQueryInput
@@ -57,16 +57,17 @@ def my_recommendations(request: HttpRequest) -> HttpResponse:
     tabs = selectors.engine_tabs(user=user)
     has_input = selectors.has_taste_input(user=user)
     form = _form_state(request.GET)
+    options = anime_filter_options(show_adult=show_adult)
     context = {
         "form": form,
         "tabs": tabs,
         "state": selectors.refresh_state_get(user=user),
         "has_input": has_input,
         "genre_options": genre_list(show_adult=show_adult),
-        "type_options": anime_media_type_list(show_adult=show_adult),
-        "season_options": Anime.Season.choices,
+        "type_options": options.media_types,
+        "season_options": options.seasons,
         "year_options": anime_year_list(show_adult=show_adult),
-        "status_options": Anime.Status.choices,
+        "status_options": options.statuses,
         "filters_active": any(
             form[k] for k in ("type", "season", "year", "status", "min_score", "genres")
         )

@@ -1,18 +1,17 @@
-"""Training global engines on community data, and serving their recommendations.
+"""Training global engines on community data (the recommender's writes).
 
 ``recommender.ml`` holds the models (no Django); this module builds their input from the
-database, records each :class:`TrainingRun`, publishes versioned artifacts and answers
-top-N requests for any list of titles, a new sign-up's included, without refitting.
+database, records each :class:`TrainingRun` and publishes versioned artifacts. Serving
+(top-N for any list) is a read and lives in :mod:`recommender.selectors`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-import threading
 import time
 import traceback
-from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -21,38 +20,23 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.franchises import franchise_collapse, franchise_index
-from catalog.models import Anime
+from animender import runs
 
 from .ml import artifacts
-from .ml.data import UNSCORED, Ratings, ratings_from_frame
-from .ml.registry import ENGINES
-from .models import CommunityRating, TrainingRun
+from .ml.data import Ratings, ratings_from_frame
+from .models import TrainingRun
+
+# Serving moved to selectors; its names stay importable from here for existing callers.
+from .selectors import (  # noqa: F401
+    NoModelError,
+    UnknownEngineError,
+    engine_spec,
+    model_load,
+    recommendations_for_entries,
+)
+from .training_data import community_interactions_arrays
 
 log = logging.getLogger(__name__)
-
-
-# Extra candidates ranked beyond n, so hidden (adult) titles and the other entries of a
-# franchise can be dropped afterwards.
-ADULT_MARGIN = 200
-SPARE_CARDS = 5
-
-
-class NoModelError(RuntimeError):
-    """The engine has no trained version yet."""
-
-
-class UnknownEngineError(ValueError):
-    pass
-
-
-def _engine_spec(engine: str):
-    try:
-        return ENGINES[engine]
-    except KeyError:
-        raise UnknownEngineError(
-            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}"
-        ) from None
 
 
 def interactions_frame() -> pd.DataFrame:
@@ -65,20 +49,27 @@ def interactions_frame() -> pd.DataFrame:
     """
     from accounts.selectors import list_training_rows
 
-    community = np.array(
-        CommunityRating.objects.values_list("member", "anime_id", "score"), dtype=np.int64
-    ).reshape(-1, 3)
+    community = community_interactions_arrays()
     platform = np.array(list_training_rows(), dtype=np.int64).reshape(-1, 3)
     frame = pd.DataFrame(
-        np.concatenate([community, platform]), columns=["user_id", "anime_id", "rating"]
+        {
+            "user_id": np.concatenate([community.users, platform[:, 0].astype(np.int32)]),
+            "anime_id": np.concatenate([community.anime, platform[:, 1].astype(np.int32)]),
+            "rating": np.concatenate([community.scores, platform[:, 2].astype(np.int8)]),
+        },
+        copy=False,
     )
-    return frame.drop_duplicates(["user_id", "anime_id"], keep="last", ignore_index=True)
+    # Already one row per user and title: both tables are unique per pair and the two id
+    # spaces are disjoint, so no de-duplication pass (a 45M-row sort) is needed.
+    return frame
 
 
 def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matrix]:
     if kind == "explicit":
         ratings = ratings.explicit()
         return ratings, ratings.matrix("score")
+    if kind == "scored":
+        return ratings, ratings.matrix("score")  # 1-10, and -1 where unscored
     return ratings, ratings.matrix("binary")
 
 
@@ -96,16 +87,27 @@ def _versions() -> dict[str, str]:
 def training_run_create(
     *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
 ) -> TrainingRun:
-    _engine_spec(engine)
-    return TrainingRun.objects.create(
-        engine=engine, requested_by=requested_by, trigger=trigger, params=params or {}
+    """A queued run; :class:`animender.runs.RunAlreadyActive` if the engine has one already."""
+    engine_spec(engine)
+    return runs.run_create_exclusive(
+        TrainingRun,
+        active_filter={"engine": engine},
+        describe=f"A training of {engine}",
+        engine=engine,
+        requested_by=requested_by,
+        trigger=trigger,
+        params=params or {},
     )
 
 
 def training_run_enqueue(
     *, engine: str, requested_by=None, trigger: str = "manual", params: dict | None = None
 ) -> TrainingRun:
-    """Record a queued run and start it after commit (a worker, or in-process when eager)."""
+    """Record a queued run and start it after commit (a worker, or in-process when eager).
+
+    Raises :class:`animender.runs.RunAlreadyActive` while another run of ``engine`` is
+    queued or running.
+    """
     from .tasks import train_engine_task
 
     run = training_run_create(
@@ -116,183 +118,91 @@ def training_run_enqueue(
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun:
-    """Fit the run's engine on the current data and publish it as the serving version."""
-    run = TrainingRun.objects.get(pk=run_id)
-    spec = _engine_spec(run.engine)
-    run.state, run.started_at, run.error = TrainingRun.State.RUNNING, timezone.now(), ""
-    run.save(update_fields=["state", "started_at", "error"])
-    try:
-        frame = interactions_frame()
-        if frame.empty:
-            raise ValueError(
-                "no training data: import community ratings first (manage.py import_ratings)"
-            )
-        ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
-        params = {
-            **spec.defaults,
-            **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
-            **run.params,
-        }
-        started = time.perf_counter()
-        model = spec.factory(**params).fit(matrix)
-        fit_seconds = time.perf_counter() - started
-        version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
-        metrics = {
-            "fit_seconds": round(fit_seconds, 3),
-            "users": int(ratings.n_users),
-            "items": int(ratings.n_items),
-            "interactions": int(matrix.nnz),
-        }
-        artifacts.publish(
-            settings.MODEL_DIR,
-            run.engine,
-            version,
-            ratings.item_ids,
-            {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
-            lambda directory: spec.saver(model, directory),
-        )
-    except Exception as exc:
-        run.state, run.error = TrainingRun.State.FAILED, f"{type(exc).__name__}: {exc}"
-        run.finished_at = timezone.now()
-        run.save(update_fields=["state", "error", "finished_at"])
-        log.error("training run %s failed:\n%s", run.pk, traceback.format_exc())
-        return run
-    run.state, run.version, run.metrics = TrainingRun.State.DONE, version, metrics
-    run.finished_at = timezone.now()
-    run.save(update_fields=["state", "version", "metrics", "finished_at"])
-    # A new version ranks differently: every member's stored recommendations refresh.
-    from .tasks import refresh_all_user_recommendations_task
+    """Fit the run's engine on the current data and publish it as the serving version.
 
-    transaction.on_commit(lambda: refresh_all_user_recommendations_task.delay("retrain"))
+    Safe to call twice for one run (a redelivered message): only the caller that claims
+    the queued row trains; any other returns the row as it is.
+    """
+    if not runs.run_claim(TrainingRun, run_id, error=""):
+        run = TrainingRun.objects.get(pk=run_id)
+        log.info("training run %s is %s, not queued: another delivery has it", run_id, run.state)
+        return run
+    run = TrainingRun.objects.get(pk=run_id)
+    spec = engine_spec(run.engine)
+    try:
+        with runs.Heartbeat(TrainingRun, run.pk):
+            version, metrics = _train_and_publish(run, spec)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        runs.run_finish(TrainingRun, run.pk, state=TrainingRun.State.FAILED, error=error)
+        log.error("training run %s failed:\n%s", run.pk, traceback.format_exc())
+    else:
+        if not runs.run_finish(
+            TrainingRun, run.pk, state=TrainingRun.State.DONE, version=version, metrics=metrics
+        ):
+            log.warning("training run %s finished after it was reaped; %s serves", run.pk, version)
+        # A new version ranks differently: every member's stored recommendations refresh.
+        from .tasks import refresh_all_user_recommendations_task
+
+        transaction.on_commit(lambda: refresh_all_user_recommendations_task.delay("retrain"))
+    run.refresh_from_db()
     return run
 
 
-@dataclass
-class LoadedModel:
-    engine: str
-    version: str
-    model: object
-    item_ids: np.ndarray
-    index_of: dict[int, int]
-    meta: dict
-
-
-_cache: dict[str, LoadedModel] = {}
-_cache_lock = threading.Lock()
-
-
-def model_load(*, engine: str) -> LoadedModel:
-    """The serving version of ``engine``, loaded once per process and reloaded on a swap."""
-    spec = _engine_spec(engine)
-    version = artifacts.current_version(settings.MODEL_DIR, engine)
-    if version is None:
-        raise NoModelError(f"{engine} has not been trained yet")
-    cached = _cache.get(engine)
-    if cached and cached.version == version:
-        return cached
-    with _cache_lock:
-        cached = _cache.get(engine)
-        if cached and cached.version == version:
-            return cached
-        path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
-        loaded = LoadedModel(
-            engine,
-            version,
-            spec.loader(path),
-            item_ids,
-            {int(m): i for i, m in enumerate(item_ids)},
-            meta,
+def _train_and_publish(run: TrainingRun, spec) -> tuple[str, dict]:
+    frame = interactions_frame()
+    if frame.empty:
+        raise ValueError(
+            "no training data: import community ratings first (manage.py import_ratings)"
         )
-        _cache[engine] = loaded
-        return loaded
+    ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
+    params = {
+        **spec.defaults,
+        **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
+        **run.params,
+    }
+    started = time.perf_counter()
+    model = spec.factory(**params).fit(matrix)
+    fit_seconds = time.perf_counter() - started
+    version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
+    metrics = {
+        "fit_seconds": round(fit_seconds, 3),
+        "users": int(ratings.n_users),
+        "items": int(ratings.n_items),
+        "interactions": int(matrix.nnz),
+    }
+    artifacts.publish(
+        settings.MODEL_DIR,
+        run.engine,
+        version,
+        ratings.item_ids,
+        {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
+        lambda directory: spec.saver(model, directory),
+    )
+    return version, metrics
 
 
-@dataclass
-class Recommendation:
-    anime: Anime
-    score: float
-    franchise_size: int = 1
-    # True when the engine ranked a later entry and this is where its franchise starts.
-    entry_point: bool = False
+def training_runs_reap_stale() -> list[TrainingRun]:
+    """Fail runs whose worker died (stale heartbeat) and queue a fresh run for each engine.
 
-
-@dataclass
-class RecommendationResult:
-    engine: str
-    version: str
-    items: list[Recommendation]
-    used_entries: int
-    ignored_entries: int
-
-
-def recommendations_for_entries(
-    *, engine: str, entries: list[tuple[int, int]], n: int = 10
-) -> RecommendationResult:
-    """Top-``n`` titles for a list of ``(mal_id, score)`` (score -1 or 0 = watched, unscored).
-
-    Works for anyone, including people the model never saw: the list is turned into one
-    row of the model's item space and scored in one pass. Titles on the list are never
-    recommended; adult titles only when the site shows them. Franchise-aware: one title
-    per franchise, and the entry point of a series the list has not started instead of
-    its sequels, films or specials.
+    Queued runs whose message never arrived (a broker flushed, say) are failed after
+    ``RUN_QUEUED_TIMEOUT_SECONDS`` so they stop holding their engine's slot.
     """
-    loaded = model_load(engine=engine)
-    spec = _engine_spec(engine)
-    listed = {int(m) for m, _ in entries}
-    cols, vals = [], []
-    for mal_id, score in entries:
-        idx = loaded.index_of.get(int(mal_id))
-        if idx is None:
-            continue
-        scored = score not in (UNSCORED, 0, None)
-        if spec.matrix == "explicit" and not scored:
-            continue  # the model learns from scores only; still excluded below
-        cols.append(idx)
-        vals.append(float(score) if spec.matrix == "explicit" else 1.0)
-    row = sp.csr_matrix(
-        (
-            np.asarray(vals, dtype=np.float32),
-            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
-        ),
-        shape=(1, len(loaded.item_ids)),
+    replacements = []
+
+    def requeue(dead: TrainingRun) -> None:
+        try:
+            replacements.append(
+                training_run_enqueue(engine=dead.engine, trigger="reaper", params=dead.params)
+            )
+        except runs.RunAlreadyActive as exc:
+            log.info("not requeueing %s: %s", dead.engine, exc)
+
+    reaped = runs.runs_reap_stale(TrainingRun.objects.all(), on_reaped=requeue)
+    cutoff = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_TIMEOUT_SECONDS)
+    TrainingRun.objects.filter(state=TrainingRun.State.QUEUED, created_at__lt=cutoff).update(
+        state=TrainingRun.State.FAILED,
+        finished_at=timezone.now(),
+        error="Never started: its task message did not reach a worker.",
     )
-    row.sum_duplicates()
-    # Rank more than n: listed-but-unscored and hidden titles are dropped after ranking,
-    # and one query over the candidates fetches the rows that may be shown.
-    want = min(len(loaded.item_ids), n + len(listed) + ADULT_MARGIN)
-    idx, scores = loaded.model.recommend(row, n=want)
-    finite = np.isfinite(scores[0])
-    # Plain ints and floats once, not a numpy scalar per element (hundreds per request).
-    candidates = [
-        (m, s)
-        for m, s in zip(
-            loaded.item_ids[idx[0][finite]].tolist(), scores[0][finite].tolist(), strict=True
-        )
-        if m not in listed
-    ]
-    # One card per franchise; a sequel of a series not started becomes its entry point.
-    # The index knows the hidden titles, so they drop out before any row is read; a few
-    # spare cards cover titles hidden since the index was built.
-    index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
-    indexed = [(m, s) for m, s in candidates if m not in index.hidden]
-    items: list[Recommendation] = []
-    for limit in (n + SPARE_CARDS, None):
-        cards = franchise_collapse(indexed, watched=listed, index=index, limit=limit)
-        visible = Anime.objects.filter(mal_id__in=[c.mal_id for c in cards])
-        if not settings.SHOW_ADULT_CONTENT:
-            visible = visible.filter(is_adult=False)
-        anime = visible.in_bulk()
-        items = [
-            Recommendation(anime[c.mal_id], c.score, c.franchise_size, c.replaced)
-            for c in cards
-            if c.mal_id in anime
-        ][:n]
-        if len(items) == n or len(cards) < (limit or 0):
-            break  # enough, or nothing more to collapse; else many were hidden just now
-    return RecommendationResult(
-        engine,
-        loaded.version,
-        items,
-        used_entries=len(cols),
-        ignored_entries=len(entries) - len(cols),
-    )
+    return reaped

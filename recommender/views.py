@@ -10,7 +10,6 @@ from django.views.decorators.http import require_POST
 
 from .evaluation_runs import (
     EvaluationBusyError,
-    engine_status_list,
     evaluation_report,
     evaluation_run_active,
     evaluation_run_enqueue,
@@ -18,6 +17,7 @@ from .evaluation_runs import (
 )
 from .ml.registry import ENGINES
 from .models import EvaluationRun
+from .selectors import engine_status_list
 
 
 def engines_page(request: HttpRequest) -> HttpResponse:

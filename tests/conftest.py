@@ -89,3 +89,39 @@ def redis_broker():
     yield celery_app
     celery_app.conf.update(saved)
     _forget_connections(celery_app)
+
+
+def run_concurrently(fn, n: int = 2) -> list:
+    """Call ``fn()`` in ``n`` threads released at the same instant; each thread's result
+    or raised exception, in no particular order. Each thread closes its own connection."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    outcomes: list = []
+
+    def call() -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(fn())
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Throttle counters live in the cache: each test starts with none."""
+    if request.config.pluginmanager.hasplugin("django"):
+        from django.core.cache import cache
+
+        cache.clear()

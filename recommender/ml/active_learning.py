@@ -26,7 +26,7 @@ def _genre_sets(catalog: pd.DataFrame) -> list[frozenset[str]]:
     if "genres" not in catalog.columns:
         return [frozenset()] * len(catalog)
     return [
-        frozenset(g.strip() for g in str(v).split(",") if g.strip())
+        frozenset(g.strip().casefold() for g in str(v).split(",") if g.strip())
         if isinstance(v, str)
         else frozenset()
         for v in catalog["genres"]
@@ -69,34 +69,37 @@ def cold_start_order(catalog: pd.DataFrame, *, random_state: int = 0) -> np.ndar
     by_popularity = np.argsort(-weight, kind="stable")
 
     pool = by_popularity[: min(_COLD_START_POOL, n)]
-    genres = _genre_sets(catalog)
-    decades = _decades(catalog)
+    all_genres = _genre_sets(catalog)
+    genres = [all_genres[r] for r in pool]
+    vocab = sorted(set().union(*genres))
+    col = {g: i for i, g in enumerate(vocab)}
+    # Pool x genre incidence, each row averaging over its genres.
+    incidence = np.zeros((len(pool), max(len(vocab), 1)))
+    for j, gs in enumerate(genres):
+        for g in gs:
+            incidence[j, col[g]] = 1.0 / len(gs)
+    has_genres = np.array([bool(gs) for gs in genres])
+    decades = _decades(catalog)[pool]
+    known_decade = decades >= 0
+    _, decade_index = np.unique(decades, return_inverse=True)
     w = weight[pool]
     w = (w - w.min()) / (w.max() - w.min()) if w.max() > w.min() else np.ones(len(pool))
-    genre_seen: dict[str, int] = {}
-    decade_seen: dict[int, int] = {}
+    genre_seen = np.zeros(incidence.shape[1])
+    decade_seen = np.zeros(decade_index.max() + 1)
     chosen: list[int] = []
     available = np.ones(len(pool), dtype=bool)
     for _ in range(len(pool)):
-        novelty = np.empty(len(pool))
-        for j, row in enumerate(pool):
-            if not available[j]:
-                novelty[j] = -np.inf
-                continue
-            gs = genres[row]
-            # Geometric mean: one over-shown genre pulls the title down even when its
-            # other genres are fresh.
-            g = np.exp(np.mean([-np.log1p(genre_seen.get(x, 0)) for x in gs])) if gs else 0.5
-            d = 1.0 / (1 + decade_seen.get(int(decades[row]), 0)) if decades[row] >= 0 else 0.5
-            novelty[j] = g * (0.5 + 0.5 * d)
-        j = int(np.argmax((0.3 + 0.7 * w) * novelty))
+        # Geometric mean over a title's genres: one over-shown genre pulls it down even
+        # when its other genres are fresh.
+        g = np.where(has_genres, np.exp(-incidence @ np.log1p(genre_seen)), 0.5)
+        d = np.where(known_decade, 1.0 / (1.0 + decade_seen[decade_index]), 0.5)
+        score = np.where(available, (0.3 + 0.7 * w) * g * (0.5 + 0.5 * d), -np.inf)
+        j = int(np.argmax(score))
         available[j] = False
-        row = int(pool[j])
-        chosen.append(row)
-        for x in genres[row]:
-            genre_seen[x] = genre_seen.get(x, 0) + 1
-        if decades[row] >= 0:
-            decade_seen[int(decades[row])] = decade_seen.get(int(decades[row]), 0) + 1
+        chosen.append(int(pool[j]))
+        genre_seen += incidence[j] > 0
+        if known_decade[j]:
+            decade_seen[decade_index[j]] += 1
     head = np.array(chosen, dtype=np.int64)
     rest = by_popularity[min(_COLD_START_POOL, n) :]
     return np.concatenate([head, rest]).astype(np.int64)
@@ -111,6 +114,7 @@ def select_queue(
     exploration: float = 0.1,
     features: CatalogFeatures | None = None,
     rng: np.random.Generator | None = None,
+    rows: np.ndarray | None = None,
 ) -> list[tuple[int, str]]:
     """The next ``n`` rows to ask about, as ``[(row, reason)]``.
 
@@ -125,7 +129,9 @@ def select_queue(
     ``exploration`` is the share of the page (rounded down, at least one when > 0 and
     n >= 3) filled with random eligible rows, reason ``"exploration"``.
     Never returns an ineligible row or a row twice; returns fewer than ``n`` when fewer
-    rows are eligible.
+    rows are eligible. ``rows`` (optional): the catalog row of each entry of ``proba``
+    when it covers only part of the catalog (for ``density``); returned positions index
+    ``proba``.
     """
     proba = np.asarray(proba, dtype=np.float64).ravel()
     eligible = np.asarray(eligible, dtype=bool).ravel()
@@ -152,7 +158,8 @@ def select_queue(
     if strategy == "density":
         if features is None or features.density is None:
             raise ValueError("the density strategy needs features with a density vector")
-        score = score * (0.25 + features.density[candidates])
+        density = features.density if rows is None else features.density[rows]
+        score = score * (0.25 + density[candidates])
     if n_exploit < len(candidates):
         top = np.argpartition(-score, n_exploit - 1)[:n_exploit] if n_exploit else np.empty(0, int)
     else:

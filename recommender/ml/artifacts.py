@@ -5,6 +5,11 @@ ids of its item index) and ``artifact.json``; ``<root>/<engine>/CURRENT`` names 
 being served. A new version is written under a temporary name, renamed into place, and
 only then does CURRENT flip (``os.replace`` is atomic), so a reader never sees a
 half-written model and the previous version serves until the new one is complete.
+
+Durability and access: every file and the version folder are fsynced before CURRENT
+flips (a power cut cannot leave CURRENT naming a version whose bytes never reached the
+disk), and the tree is made readable by other users (folders 0755, files 0644), so a web
+process running as another user than the worker can load it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,29 @@ from pathlib import Path
 import numpy as np
 
 KEEP_VERSIONS = 3
+DIR_MODE, FILE_MODE = 0o755, 0o644
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _seal(directory: Path) -> None:
+    """Readable by others and on disk: every file, then the folders, deepest first."""
+    for root, dirs, files in os.walk(directory, topdown=False):
+        for name in files:
+            path = Path(root) / name
+            os.chmod(path, FILE_MODE)
+            _fsync_path(path)
+        for name in dirs:
+            os.chmod(Path(root) / name, DIR_MODE)
+            _fsync_path(Path(root) / name)
+    os.chmod(directory, DIR_MODE)
+    _fsync_path(directory)
 
 
 def engine_dir(root: Path, engine: str) -> Path:
@@ -42,7 +70,7 @@ def publish(
 ) -> Path:
     """Write a new version with ``write_model(dir)`` and make it current."""
     base = engine_dir(root, engine)
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     final = base / version
     if final.exists():
         raise FileExistsError(f"version {version} of {engine} already exists")
@@ -51,13 +79,18 @@ def publish(
         write_model(tmp)
         np.save(tmp / "items.npy", np.asarray(item_ids, dtype=np.int64), allow_pickle=False)
         (tmp / "artifact.json").write_text(json.dumps({**meta, "version": version}, indent=2))
+        _seal(tmp)
         os.rename(tmp, final)
+        _fsync_path(base)  # the rename itself
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     pointer = base / f".CURRENT-{version}"
     pointer.write_text(version)
+    os.chmod(pointer, FILE_MODE)
+    _fsync_path(pointer)
     os.replace(pointer, base / "CURRENT")
+    _fsync_path(base)
     _prune(base, keep=version)
     return final
 

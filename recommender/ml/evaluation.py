@@ -5,8 +5,9 @@ RMSE/MAE on the other 20 %.
 
 Top-N: ``split_topn`` holds out 20 % of each user's positives (score >= 8 or -1).
 Implicit models train on the binary matrix of every remaining row (``-1`` included);
-explicit models on the remaining explicit rows. Every title not in the user's training
-rows is a candidate; relevance is binary (held out or not).
+explicit models on the remaining explicit rows; ``scored`` models (the hybrid) on every
+remaining row with its value: 1-10, or -1 for completed without a score. Every title not
+in the user's training rows is a candidate; relevance is binary (held out or not).
 
 Everything here is plain Python so ``bench/offline_eval.py`` and a Django management
 command can share it.
@@ -99,6 +100,17 @@ def _accepts_users(model: object) -> bool:
     return "users" in inspect.signature(model.recommend).parameters
 
 
+def _input_matrix(train: Ratings, kind: str):
+    """What a model of ``kind`` learns from and is asked with (see the module docstring)."""
+    if kind == "implicit":
+        return train.matrix("binary")
+    if kind == "explicit":
+        return train.explicit().matrix("score")
+    if kind == "scored":
+        return train.matrix("score")
+    raise ValueError(f"unknown kind {kind!r}")
+
+
 def recommend_topn(
     model, train: Ratings, users: np.ndarray, n: int, kind: str = "implicit", batch_size: int = 512
 ) -> tuple[np.ndarray, float]:
@@ -107,10 +119,11 @@ def recommend_topn(
     ``kind='implicit'``: rows of the binary matrix of all training rows go in.
     ``kind='explicit'``: rows of the explicit-score matrix go in; the model cannot see
     the user's ``-1`` titles, so we ask for more and drop those afterwards.
+    ``kind='scored'``: rows with every training title and its score (-1 = unscored).
     Returns ((len(users), n) int64 item indices, seconds spent in ``recommend``).
     """
     seen = train.matrix("binary")
-    rows_in = seen if kind == "implicit" else train.explicit().matrix("score")
+    rows_in = _input_matrix(train, kind)
     pass_users = _accepts_users(model)
     out = np.empty((len(users), n), dtype=np.int64)
     spent = 0.0
@@ -146,7 +159,7 @@ def evaluate_topn(
     """
     fit_s = 0.0
     if fit:
-        x = train.matrix("binary") if kind == "implicit" else train.explicit().matrix("score")
+        x = _input_matrix(train, kind)
         t = time.perf_counter()
         model.fit(x)
         fit_s = time.perf_counter() - t
@@ -188,7 +201,7 @@ class Engine:
 
     name: str
     factory: Callable[[], object]
-    kind: str  # 'implicit' (binary input) or 'explicit' (scores 1-10)
+    kind: str  # 'implicit' (binary), 'explicit' (scores 1-10) or 'scored' (1-10 and -1)
     rating: bool = False  # has predict(): takes part in rating prediction
     topn_sample: bool = False  # slow top-N: evaluated on the fixed user sample only
 
@@ -241,7 +254,21 @@ def engines(quick: bool = False, seed: int = 0) -> dict[str, Engine]:
         "watchlist_nn": Engine("watchlist_nn", nn, "implicit"),
         # The same network plus a learned full-rank item-item (wide) path, for reference.
         "watchlist_nn_wide": Engine("watchlist_nn_wide", lambda: nn(item_item=True), "implicit"),
+        "hybrid": Engine("hybrid", lambda: hybrid_model(quick, seed), "scored"),
     }
+
+
+def hybrid_model(quick: bool = False, seed: int = 0):
+    """The learned hybrid with the components' evaluation settings (see hybrid.py)."""
+    from .hybrid import HybridRanker
+
+    return HybridRanker(
+        ease_lam=200.0,
+        nn_params=WATCHLIST_QUICK if quick else WATCHLIST_FULL,
+        als_params={"factors": 64},
+        knn_params={"k": 40, "shrinkage": 100},
+        random_state=seed,
+    )
 
 
 # The class defaults were chosen on a validation split carved out of the training rows
@@ -283,6 +310,9 @@ def _worker(
                 )["ndcg@10"]
             else:
                 res["ndcg@10_sample"] = res["ndcg@10"]
+            # Models that tune on a validation split of their training rows report it.
+            if getattr(model, "validation_", None):
+                res["validation"] = model.validation_
         res["peak_mb"] = _peak_rss_mb()
         conn.send(("ok", res))
     except EngineUnavailable as exc:

@@ -16,11 +16,11 @@ Matches ``surprise.KNNBaseline(k=40, min_k=1, sim_options={'name': 'pearson_base
   own best neighbour (``sim(i, i) = 1``). Unknown users / items fall back to the baseline.
 
 What differs is the cost. Surprise fills five dense ``n_items x n_items`` float64 arrays
-(~2 GB at 7k titles, ~6 GB at 12k). Here the four co-rating sums come from sparse products
-over column blocks, only the upper triangle is computed (all four sums are symmetric up to
-swapping ``sq_i``/``sq_j``), and only positive similarities are kept, because a
-non-positive one never contributes to an estimate. Each item keeps its top
-``neighbours_stored`` neighbours as a CSR row sorted by similarity, best first.
+(~2 GB at 7k titles, ~6 GB at 12k). Here one compiled pass per item accumulates the four
+co-rating sums in small per-thread buffers (:mod:`recommender.ml.similarity`) and keeps
+only positive similarities, because a non-positive one never contributes to an
+estimate. Each item keeps its top ``neighbours_stored`` neighbours as a CSR row sorted by
+similarity, best first.
 """
 
 from __future__ import annotations
@@ -32,12 +32,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import top_n_excluding
+from .similarity import pearson_baseline_neighbours
 
 _FORMAT_VERSION = 1
 # Bound on the elements of the temporary (pairs x neighbours) arrays in predict().
 _PREDICT_BUDGET = 4_000_000
-# Bound on the dense (rows x n_items) score buffer in recommend().
+# Bounds per batch of recommend() rows: the dense (rows x n_items) score buffer, and the
+# (target, neighbour) links gathered for the batch (~8 arrays of 8 bytes per link). The
+# links, not the dense buffer, set the peak: 540 rows of heavy users of popular titles
+# made ~20M links (1.6 GB) in offline_eval's top-N fit.
 _RECOMMEND_BUDGET = 4_000_000
+_LINK_BUDGET = 600_000
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,6 @@ class KNNBaseline:
         neighbours_stored: similarities kept per item (its top ones); None keeps every
             positive one, which reproduces Surprise exactly.
         rating_scale: (low, high); ``predict`` clips to it and ``fit`` rejects values outside.
-        block_size: item columns per block of the similarity computation; None picks one
-            from the catalogue size. Only speed and peak memory depend on it.
     """
 
     def __init__(
@@ -81,7 +84,6 @@ class KNNBaseline:
         n_epochs: int = 10,
         neighbours_stored: int | None = 200,
         rating_scale: tuple[float, float] = (1.0, 10.0),
-        block_size: int | None = None,
     ) -> None:
         if k < 1:
             raise ValueError("k must be >= 1")
@@ -95,7 +97,6 @@ class KNNBaseline:
         self.n_epochs = int(n_epochs)
         self.neighbours_stored = neighbours_stored
         self.rating_scale = (float(rating_scale[0]), float(rating_scale[1]))
-        self.block_size = block_size
 
     # ------------------------------------------------------------------ fit
 
@@ -148,66 +149,18 @@ class KNNBaseline:
     def _fit_neighbours(self, x: sp.csr_matrix) -> None:
         """Positive shrunk pearson_baseline similarities, top ``neighbours_stored`` per item.
 
-        For a column block J and the rows i < end(J) (the upper triangle), sparse products
-        over users give freq = B'B, prods = E'E, sq_i = (E*E)'B and sq_j = B'(E*E), where B
-        is the rated indicator and E the residuals. Products of matrices with one sparsity
-        pattern share their output layout, so the four ``data`` arrays line up entry by
-        entry; only an exact zero sum (dropped by scipy) breaks that and is realigned.
+        One compiled pass accumulates the four co-rating sums of every item pair
+        (:mod:`recommender.ml.similarity`); float64 sums, so similarities near the
+        top-k cut-off match Surprise's.
         """
-        n_users, n_items = x.shape
-        user_of = np.repeat(np.arange(n_users), np.diff(x.indptr))
+        user_of = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
         e = x.data - self.global_mean_ - self.bu_[user_of] - self.bi_[x.indices]
-        # float64 sums: float32 would perturb similarities near the top-k cut-off.
-        b_csc = sp.csr_matrix((np.ones_like(e), x.indices, x.indptr), shape=x.shape).tocsc()
-        e_csc = sp.csr_matrix((e, x.indices, x.indptr), shape=x.shape).tocsc()
-        # Transposes of CSC are item-major CSR without copying.
-        b_t, e_t = b_csc.T.tocsr(), e_csc.T.tocsr()
-        e2_t = sp.csr_matrix((e_t.data**2, e_t.indices, e_t.indptr), shape=e_t.shape)
-        min_common = max(2, self.min_support)
-
-        bs = self.block_size or int(np.clip(2_000_000 // max(n_items, 1), 64, 1024))
-        rows_parts: list[np.ndarray] = []
-        cols_parts: list[np.ndarray] = []
-        sims_parts: list[np.ndarray] = []
-        for start in range(0, n_items, bs):
-            stop = min(n_items, start + bs)
-            right_b = b_csc[:, start:stop].tocsr()
-            right_e = e_csc[:, start:stop].tocsr()
-            # freq and sq_j share the left factor B: one complex pass yields both
-            # (real: sum 1, imaginary: sum e_uj^2) for the index work of one.
-            right_c = sp.csr_matrix(
-                (right_b.data + 1j * right_e.data**2, right_e.indices, right_e.indptr),
-                shape=right_e.shape,
-            )
-            # Rows i < stop only: the lower triangle is the mirror of the upper one.
-            freq_sq_j, prods, sq_i = _shared_pattern_products(
-                [(b_t[:stop], right_c), (e_t[:stop], right_e), (e2_t[:stop], right_b)]
-            )
-            f, sj = freq_sq_j.data.real, freq_sq_j.data.imag
-            p, si = _aligned(prods, freq_sq_j), _aligned(sq_i, freq_sq_j)
-            # Only positive similarities ever contribute: p > 0 filters most entries early.
-            idx = np.flatnonzero((p > 0) & (f >= min_common))
-            rows = np.searchsorted(freq_sq_j.indptr, idx, side="right") - 1
-            cols = freq_sq_j.indices[idx].astype(np.int64) + start
-            upper = rows < cols
-            idx, rows, cols = idx[upper], rows[upper], cols[upper]
-            f, p = f[idx], p[idx]
-            denom = np.sqrt(si[idx] * sj[idx])
-            sim = np.divide(p, denom, out=np.zeros_like(p), where=denom > 0)
-            sim *= (f - 1) / (f - 1 + self.shrinkage)
-            pos = sim > 0
-            rows_parts.append(rows[pos].astype(np.int32))
-            cols_parts.append(cols[pos].astype(np.int32))
-            sims_parts.append(sim[pos].astype(np.float32))
-        rows = np.concatenate(rows_parts)
-        cols = np.concatenate(cols_parts)
-        sims = np.concatenate(sims_parts)
-        self.neighbours_ = _top_per_row(
-            np.concatenate([rows, cols]),
-            np.concatenate([cols, rows]),
-            np.concatenate([sims, sims]),
-            n_items,
-            self.neighbours_stored,
+        self.neighbours_ = pearson_baseline_neighbours(
+            x,
+            e,
+            shrinkage=self.shrinkage,
+            min_common=max(2, self.min_support),
+            keep=self.neighbours_stored,
         )
 
     def _build_reverse_index(self) -> None:
@@ -220,9 +173,13 @@ class KNNBaseline:
         nb = self.neighbours_
         owner = np.repeat(np.arange(nb.shape[0], dtype=np.int32), np.diff(nb.indptr))
         rank = (np.arange(nb.nnz) - nb.indptr[owner]).astype(np.int32)
-        order = np.argsort(nb.indices, kind="stable")
-        self.rev_indptr_ = np.zeros(nb.shape[1] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(nb.indices, minlength=nb.shape[1]), out=self.rev_indptr_[1:])
+        # scipy's CSR -> CSC transpose is a stable counting sort by column: carrying each
+        # entry's position through it yields the permutation in O(nnz).
+        position = sp.csr_matrix(
+            (np.arange(nb.nnz, dtype=np.int64), nb.indices, nb.indptr), shape=nb.shape
+        ).tocsc()
+        order = position.data
+        self.rev_indptr_ = position.indptr.astype(np.int64)
         self.rev_target_ = owner[order]
         self.rev_rank_ = rank[order]
         self.rev_sim_ = nb.data[order].astype(np.float64)
@@ -345,10 +302,9 @@ class KNNBaseline:
         indices = np.empty((n_rows, n), dtype=np.int64)
         scores = np.empty((n_rows, n), dtype=np.float32)
         fallback = np.empty(n_rows, dtype=bool)
-        step = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
-        for s in range(0, n_rows, step):
-            batch = rows[s : s + step]
-            known = None if users is None else users[s : s + step]
+        for s, e in self._row_batches(rows):
+            batch = rows[s:e]
+            known = None if users is None else users[s:e]
             est, fb = self._score_rows(batch, known)
             # Unscored (-1) entries are seen too: pass the structure, not the values.
             seen = sp.csr_matrix(
@@ -356,8 +312,31 @@ class KNNBaseline:
                 shape=batch.shape,
             )
             idx, sc = top_n_excluding(est, seen, n)
-            indices[s : s + step], scores[s : s + step], fallback[s : s + step] = idx, sc, fb
+            indices[s:e], scores[s:e], fallback[s:e] = idx, sc, fb
         return TopN(indices=indices, scores=scores, fallback=fallback)
+
+    def _row_batches(self, rows: sp.csr_matrix) -> list[tuple[int, int]]:
+        """Consecutive (start, stop) row ranges within both recommend() budgets.
+
+        A row costs one link per stored neighbour list its rated items appear in, so heavy
+        users of popular titles cost far more than their list length suggests.
+        """
+        lo, hi = self.rating_scale
+        rated = np.where((rows.data >= lo) & (rows.data <= hi), rows.indices, -1)
+        per_entry = np.where(rated >= 0, np.diff(self.rev_indptr_)[np.maximum(rated, 0)], 0).astype(
+            np.int64
+        )
+        links = np.add.reduceat(np.r_[per_entry, 0], rows.indptr[:-1]) * (np.diff(rows.indptr) > 0)
+        max_rows = max(1, _RECOMMEND_BUDGET // max(self.n_items, 1))
+        batches, start, spent = [], 0, 0
+        for r, cost in enumerate(links.tolist()):
+            if r > start and (spent + cost > _LINK_BUDGET or r - start >= max_rows):
+                batches.append((start, r))
+                start, spent = r, 0
+            spent += cost
+        if start < rows.shape[0]:
+            batches.append((start, rows.shape[0]))
+        return batches
 
     def _score_rows(
         self, rows: sp.csr_matrix, known_users: np.ndarray | None
@@ -472,113 +451,3 @@ class KNNBaseline:
             )
         model._build_reverse_index()
         return model
-
-
-def _shared_pattern_products(
-    pairs: list[tuple[sp.csr_matrix, sp.csr_matrix]],
-) -> list[sp.csr_matrix]:
-    """``left @ right`` for pairs whose lefts share one sparsity pattern, as do the rights.
-
-    scipy's ``@`` runs a symbolic pass (counting the output entries) before every numeric
-    one; the pattern is the same for all pairs, so the count is done once and the numeric
-    kernel is called directly. Falls back to ``@`` if scipy's internals change.
-    """
-    try:
-        from scipy.sparse._sparsetools import csr_matmat, csr_matmat_maxnnz
-    except ImportError:  # pragma: no cover - depends on the scipy build
-        return [left @ right for left, right in pairs]
-    left0, right0 = pairs[0]
-    (n_rows, _), (_, n_cols) = left0.shape, right0.shape
-    idx_dtype = np.int64
-    ap, aj = left0.indptr.astype(idx_dtype), left0.indices.astype(idx_dtype)
-    bp, bj = right0.indptr.astype(idx_dtype), right0.indices.astype(idx_dtype)
-    try:
-        nnz = int(csr_matmat_maxnnz(n_rows, n_cols, ap, aj, bp, bj))
-        out = []
-        for left, right in pairs:
-            cp = np.empty(n_rows + 1, dtype=idx_dtype)
-            cj = np.empty(nnz, dtype=idx_dtype)
-            cx = np.empty(nnz, dtype=np.result_type(left.dtype, right.dtype))
-            csr_matmat(n_rows, n_cols, ap, aj, left.data, bp, bj, right.data, cp, cj, cx)
-            size = int(cp[-1])
-            out.append(sp.csr_matrix((cx[:size], cj[:size], cp), shape=(n_rows, n_cols)))
-        return out
-    except TypeError:  # pragma: no cover - scipy changed the private signature
-        return [left @ right for left, right in pairs]
-
-
-def _aligned(product: sp.csr_matrix, like: sp.csr_matrix) -> np.ndarray:
-    """``product``'s values laid out as ``like``'s entries (``product`` ⊆ ``like``).
-
-    scipy drops exact-zero sums, so a product can lose entries the co-rating count keeps;
-    the common case (same nnz, hence same layout) costs nothing.
-    """
-    if product.nnz == like.nnz:
-        return product.data
-    n_cols = like.shape[1]
-    like_rows = np.repeat(np.arange(like.shape[0], dtype=np.int64), np.diff(like.indptr))
-    prod_rows = np.repeat(np.arange(product.shape[0], dtype=np.int64), np.diff(product.indptr))
-    like_key = like_rows * n_cols + like.indices
-    prod_key = prod_rows * n_cols + product.indices
-    order = np.argsort(like_key)
-    where = order[np.searchsorted(like_key[order], prod_key)]
-    out = np.zeros(like.nnz, dtype=product.dtype)
-    out[where] = product.data
-    return out
-
-
-def _top_per_row(
-    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int, keep: int | None
-) -> sp.csr_matrix:
-    """(n_items, n_items) CSR of the ``keep`` largest ``sims`` per row, sorted descending.
-
-    Ties break on the smaller column. One sort of packed int64 keys (row, inverted
-    similarity bits, column) when the catalogue fits in 16 bits per index.
-    """
-    sims = sims.astype(np.float32)
-    if keep is not None and len(sims) > keep:
-        rows, cols, sims = _prefilter_top(rows, cols, sims, n_items, keep)
-    if n_items <= 1 << 16:
-        # Positive float32 bit patterns order like the floats; invert for descending.
-        inv = np.int64(0x7FFFFFFF) - sims.view(np.int32).astype(np.int64)
-        key = (rows.astype(np.int64) << 47) | (inv << 16) | cols.astype(np.int64)
-        key.sort()
-        rows = (key >> 47).astype(np.int32)
-        cols = (key & 0xFFFF).astype(np.int32)
-        sims = (np.int64(0x7FFFFFFF) - ((key >> 16) & 0x7FFFFFFF)).astype(np.int32)
-        sims = sims.view(np.float32)
-    else:
-        order = np.lexsort((cols, -sims, rows))
-        rows, cols, sims = rows[order], cols[order], sims[order]
-    counts = np.bincount(rows, minlength=n_items)
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(len(rows)) - starts[rows]
-    if keep is not None:
-        mask = rank < keep
-        rows, cols, sims = rows[mask], cols[mask], sims[mask]
-        counts = np.minimum(counts, keep)
-    indptr = np.zeros(n_items + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return sp.csr_matrix((sims, cols, indptr), shape=(n_items, n_items))
-
-
-def _prefilter_top(
-    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n_items: int, keep: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop entries that cannot be among their row's ``keep`` best, before the sort.
-
-    Buckets each positive float32 by its exponent and 3 mantissa bits (12.5 % wide,
-    log-spaced), counts per (row, bucket) and keeps, per row, every bucket down to the one
-    where the running count reaches ``keep``. Exact: a dropped entry has ``keep`` better
-    ones in its row. Sorting ~1/5 of the entries is what makes this worth it.
-    """
-    n_buckets = 256
-    top = np.int32(0x3F8)  # bits >> 20 of 1.0f; similarities are < 1
-    bucket = top - np.clip(sims.view(np.int32) >> 20, top - (n_buckets - 1), top)
-    counts = np.bincount(
-        rows.astype(np.int64) * n_buckets + bucket, minlength=n_items * n_buckets
-    ).reshape(n_items, n_buckets)
-    reached = np.cumsum(counts, axis=1) >= keep
-    last = np.where(reached.any(axis=1), reached.argmax(axis=1), n_buckets - 1)
-    mask = bucket <= last[rows]
-    return rows[mask], cols[mask], sims[mask]

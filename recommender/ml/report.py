@@ -53,6 +53,24 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def validation_lines(results: dict[str, dict]) -> list[str]:
+    """For engines that tuned on a validation split of the training rows: NDCG@10 there
+    (theirs and their components') beside the test figure."""
+    lines = []
+    for name, row in results.items():
+        val = row.get("validation") if name != "meta" else None
+        if not val:
+            continue
+        metrics = val["metrics"]
+        parts = ", ".join(f"{k} {v['ndcg@10']:.3f}" for k, v in metrics.items() if k != name)
+        own = metrics.get("hybrid" if "hybrid" in metrics else name, {}).get("ndcg@10")
+        lines.append(
+            f"{name}: validation NDCG@10 {own:.3f} on {val['ndcg_users']} held-out "
+            f"training users (components there: {parts}); test NDCG@10 {row['ndcg@10']:.3f}"
+        )
+    return lines
+
+
 def plot_ndcg(results: dict[str, dict], path: Path) -> None:
     import matplotlib
 
@@ -106,6 +124,8 @@ def evaluate_and_report(
         f"\n{results['meta']['topn_sample_note']} ({results['meta']['topn_sample_users']} users).",
         file=out,
     )
+    for line in validation_lines(results):
+        print(line, file=out)
     for what, why in results["meta"]["skipped"].items():
         print(f"skipped {what}: {why}", file=out)
     if json_path:

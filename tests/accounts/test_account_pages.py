@@ -61,8 +61,16 @@ def test_tokens_of_others_cannot_be_revoked(client, alice, charlie):
 
 
 def test_account_deletion_needs_the_password_and_removes_every_personal_row(
-    alice_client, alice, charlie, titles, django_user_model
+    alice_client,
+    alice,
+    charlie,
+    titles,
+    django_user_model,
+    settings,
+    tmp_path,
+    django_capture_on_commit_callbacks,
 ):
+    settings.MODEL_DIR = tmp_path / "models"
     from accounts.services import api_token_create, profile_get_or_create
 
     profile_get_or_create(user=alice)
@@ -76,8 +84,15 @@ def test_account_deletion_needs_the_password_and_removes_every_personal_row(
     assert django_user_model.objects.filter(username="alice").exists()
     unconfirmed = alice_client.post("/me/delete/", {"password": "pw-alice-123"})
     assert unconfirmed.status_code == 400
-    done = alice_client.post("/me/delete/", {"password": "pw-alice-123", "confirm": "on"})
+    from labeling.services import user_artifacts_root
+
+    model_file = user_artifacts_root() / str(alice.pk) / "v1" / "model.txt"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_text("a member's taste model")
+    with django_capture_on_commit_callbacks(execute=True):
+        done = alice_client.post("/me/delete/", {"password": "pw-alice-123", "confirm": "on"})
     assert done.status_code == 302
+    assert not (user_artifacts_root() / str(alice.pk)).exists()  # model files go too
     assert not django_user_model.objects.filter(username="alice").exists()
     for model in (ListEntry, Label, ImportRun, ApiToken, Profile):
         assert not model.objects.filter(user_id=alice.pk).exists(), model

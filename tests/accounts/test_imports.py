@@ -307,3 +307,33 @@ def test_running_import_page_updates_itself(alice_client, alice):
     assert 'data-active="1"' in page and f'data-import-run="/api/me/imports/{run.pk}/"' in page
     assert '<meta http-equiv="refresh"' in page  # no-JavaScript fallback
     assert "import_progress.js" in page and "width: 40%" in page
+
+
+def test_an_imported_list_with_likes_and_dislikes_queues_a_taste_model(
+    alice_client, alice, titles, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from labeling.models import TasteTrainingRun
+
+    settings.MODEL_DIR = tmp_path / "models"
+    scored = [
+        {"mal_id": m, "title": titles[m].title, "status": "completed", "score": s}
+        for m, s in ((1, 9), (5, 8), (6, 3), (30, 2), (32, 10))
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        _upload(alice_client, mal_export_xml(scored), name="list.xml")
+    assert ImportRun.objects.get(user=alice).status == "done"
+    run = TasteTrainingRun.objects.get(user=alice)
+    assert run.trigger == TasteTrainingRun.Trigger.LIST
+
+
+def test_an_imported_list_of_likes_only_trains_nothing(
+    alice_client, alice, titles, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from labeling.models import TasteTrainingRun
+
+    settings.MODEL_DIR = tmp_path / "models"
+    liked = [{"mal_id": m, "status": "completed", "score": 9} for m in (1, 5, 6, 30)]
+    with django_capture_on_commit_callbacks(execute=True):
+        _upload(alice_client, mal_export_xml(liked), name="list.xml")
+    assert ImportRun.objects.get(user=alice).status == "done"
+    assert not TasteTrainingRun.objects.filter(user=alice).exists()

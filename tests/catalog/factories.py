@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 
 from catalog.models import Anime, Genre, Studio
+from catalog.records import search_text_of
 
 
 class GenreFactory(factory.django.DjangoModelFactory):
@@ -47,11 +48,9 @@ class AnimeFactory(factory.django.DjangoModelFactory):
     popularity = None
     picture_medium = ""
     picture_large = ""
-    # Mirrors AnimeRecord.search_text: the importer and sync write it the same way.
+    # The importer and the sync write it with the same function.
     search_text = factory.LazyAttribute(
-        lambda o: "\n".join(
-            n for n in [o.title, o.title_english, o.title_japanese, *o.synonyms] if n
-        ).lower()
+        lambda o: search_text_of([o.title, o.title_english, o.title_japanese, *o.synonyms])
     )
 
     @factory.post_generation

@@ -5,8 +5,8 @@ from django.core.management import call_command
 
 from catalog.filters import AnimeSearchInputSerializer, AnimeSearchParams, Sort
 from catalog.selectors import (
+    anime_filter_options,
     anime_get,
-    anime_media_type_list,
     anime_search,
     anime_year_list,
     genre_list,
@@ -146,7 +146,8 @@ def test_facets(titles):
     counts = {g.name: g.anime_count for g in genre_list(show_adult=False)}
     assert counts == {"Action": 3, "Drama": 2, "Sci-Fi": 1}
     assert anime_year_list(show_adult=False) == [2013, 2001, 1998]  # adult title's 2010 hidden
-    assert anime_media_type_list(show_adult=False) == [("tv", "TV"), ("movie", "Movie")]
+    options = anime_filter_options(show_adult=False)
+    assert options.media_types == [("tv", "TV"), ("movie", "Movie")]
 
 
 def test_search_page_costs_four_queries_whatever_the_size(mini_data, django_assert_num_queries):

@@ -49,7 +49,7 @@ def test_sync_stores_missing_data_and_unicode(mal_settings, fake_mal):
     fancy = Anime.objects.get(mal_id=900002)
     assert fancy.title == 'Kaze & <Hoshi> "Tabi" 🌸'
     assert fancy.title_japanese == "風と星の旅 🌸"
-    assert "風と星の旅" in fancy.search_text and "k&h" in fancy.search_text
+    assert "|風と星の旅|" in fancy.search_text and "|k h|" in fancy.search_text
     assert set(fancy.studios.values_list("name", "mal_id")) == {("Studio Kaze", 7001)}
 
 
@@ -121,9 +121,14 @@ def test_no_resume_starts_over(mal_settings, fake_mal):
 
 def test_a_dead_workers_running_row_is_failed_and_resumed(mal_settings, fake_mal):
     stale = SyncRun.objects.create(
-        mode="full", endpoint="anime/ranking", params={"ranking_type": "all"}, next_offset=1500
+        mode="full",
+        endpoint="anime/ranking",
+        params={"ranking_type": "all"},
+        next_offset=1500,
+        plan=sync_plan(mode="full", today=date.today()),
     )
-    SyncRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=3))
+    silent = timezone.now() - timedelta(seconds=mal_settings.RUN_STALE_AFTER_SECONDS + 1)
+    SyncRun.objects.filter(pk=stale.pk).update(heartbeat_at=silent)
     run = catalog_sync(mode="full")
     assert run.resumed_from_id == stale.pk
     assert SyncRun.objects.get(pk=stale.pk).state == "failed"
@@ -185,7 +190,7 @@ def test_a_record_without_names_keeps_the_stored_ones_searchable(mal_settings, f
     fancy = Anime.objects.get(mal_id=900002)
     assert fancy.mean == 8.25 and fancy.title == 'Kaze & <Hoshi> "Tabi" 🌸'
     assert fancy.synonyms == ["K&H", "Wind 'n' Stars"]
-    assert "k&h" in fancy.search_text and 'wind & <stars> "journey"' in fancy.search_text
+    assert "|k h|" in fancy.search_text and "|wind stars journey|" in fancy.search_text
 
 
 def _prefetch_threads() -> list:

@@ -150,7 +150,8 @@ _REASONS = {
 
 @dataclass
 class Fault:
-    """One injected failure. ``kind``: "429" "500" "502" "503" "504" "403" or "reset"."""
+    """One injected failure. ``kind``: "429" "500" "502" "503" "504" "403" "400" "404",
+    "reset", or "garbage" (a 200 whose body is not JSON)."""
 
     kind: str
     at: int | None = None  # 1-based request number; None = any request
@@ -577,6 +578,12 @@ class FakeMal:
             return 502, [("Content-Type", "text/html")], html
         if fault.kind == "503":
             return 503, json_headers, _json(_error("Service Unavailable", "unavailable"))
+        if fault.kind == "400":
+            return 400, json_headers, _json(_error("invalid offset", "bad_request"))
+        if fault.kind == "404":
+            return 404, json_headers, _json(_error("", "not_found"))
+        if fault.kind == "garbage":
+            return 200, [("Content-Type", "text/html")], b"<html>maintenance</html>"
         if fault.kind == "504":
             return 504, [("Content-Type", "text/html")], b""
         raise ValueError(f"unknown fault kind {fault.kind!r}")

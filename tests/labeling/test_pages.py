@@ -121,3 +121,20 @@ def test_model_page_plots_the_learning_curve_pr_curve_and_features(alice_client,
 def test_retrain_button_explains_when_labels_are_missing(alice_client, catalog):
     resp = alice_client.post("/me/model/train/", follow=True)
     assert "Can&#x27;t train yet" in resp.content.decode()
+
+
+def test_a_member_with_a_scored_list_is_offered_a_first_model(
+    alice_client, alice, catalog, django_capture_on_commit_callbacks
+):
+    from .conftest import list_entry
+
+    for anime in catalog[:12]:
+        list_entry(alice, anime, score=9 if anime.title.startswith("Mecha") else 3)
+    html = alice_client.get("/me/model/").content.decode()
+    assert "You have 2 likes and 10 dislikes ready" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = alice_client.post("/me/model/train/", follow=True)
+    run = TasteTrainingRun.objects.get(user=alice)
+    assert run.status == "done", run.error
+    assert run.n_from_list == 12
+    assert "Training queued" in resp.content.decode()

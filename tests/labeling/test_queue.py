@@ -124,3 +124,25 @@ def test_hidden_titles_crowding_the_uncertain_zone_do_not_shorten_the_page(
     )
     ids = queue_ids(alice_client, limit=5)
     assert sorted(ids) == [1000, 1001, 1002, 1003, 1004]
+
+
+def test_cold_start_order_is_cached_per_catalog_version(alice_client, catalog, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from catalog.models import Anime
+
+    before = queue_ids(alice_client, limit=5)
+    folder = settings.MODEL_DIR / "taste" / "cold_start"
+    first = list(folder.glob("*.npy"))
+    assert len(first) == 1
+    # A sync makes the catalog's most popular title new: the next queue starts with it.
+    newest = catalog[-5]
+    Anime.objects.filter(pk=newest.pk).update(
+        popularity=0, num_list_users=9_000_000, updated_at=timezone.now() + dt.timedelta(1)
+    )
+    after = queue_ids(alice_client, limit=5)
+    files = list(folder.glob("*.npy"))
+    assert len(files) == 1 and files != first
+    assert newest.mal_id in after and newest.mal_id not in before

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from django.core.management import call_command
 
 from catalog.franchises import franchise_index, franchise_index_invalidate
-from recommender import services
+from recommender import selectors
 from recommender.services import model_load, training_run_create, training_run_execute
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +23,10 @@ def community(mini_data, settings, tmp_path):
     call_command("import_catalog", str(mini_data), "--no-progress")
     call_command("import_ratings", str(mini_data / "ratings.csv"))
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()
     yield
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()
 
 
 def _sequels_of_unstarted(ids, index, watched) -> list[int]:

@@ -4,10 +4,25 @@ import gzip
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 
 from recommender.models import CommunityRating
 
 pytestmark = pytest.mark.django_db
+
+
+def _foreign_keys() -> list[tuple]:
+    table = CommunityRating._meta.db_table
+    with connection.cursor() as cur:
+        found = connection.introspection.get_constraints(cur, table)
+    return [c["foreign_key"] for c in found.values() if c["foreign_key"]]
+
+
+def _assert_catalog_foreign_key_enforced() -> None:
+    assert _foreign_keys() == [("catalog_anime", "mal_id")]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CommunityRating.objects.create(member=1, anime_id=99999999, score=5)
+        connection.check_constraints()  # deferred constraints: check them now
 
 
 @pytest.fixture
@@ -60,3 +75,47 @@ def test_unknown_titles_can_be_skipped(mini_catalog, tmp_path):
     path.write_text("user_id,anime_id,rating\n7,1,9\n7,99999999,8\n")
     call_command("import_ratings", str(path), "--skip-unknown-titles")
     assert list(CommunityRating.objects.values_list("member", "anime_id", "score")) == [(7, 1, 9)]
+
+
+def test_streamed_import_keeps_last_score_of_a_pair_repeated_across_chunks(
+    mini_catalog, tmp_path, capsys
+):
+    lines = ["user_id,anime_id,rating", "5,1,3", "5,5,7", "6,1,-1", "5,1,9", "6,5,4", "6,5,10"]
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    call_command("import_ratings", str(path), "--chunk-rows", "2", "--progress")
+    got = sorted(CommunityRating.objects.values_list("member", "anime_id", "score"))
+    assert got == [(5, 1, 9), (5, 5, 7), (6, 1, -1), (6, 5, 10)]
+    captured = capsys.readouterr()
+    assert "rows/s" in captured.out
+    assert captured.err.count("rows/s") == 3  # one progress line per chunk of 2 rows
+    # PostgreSQL drops the catalog foreign key for bulk loads: it must be back.
+    _assert_catalog_foreign_key_enforced()
+
+
+def test_bad_line_in_a_late_chunk_rolls_back_the_chunks_already_written(
+    mini_catalog, mini_data, tmp_path
+):
+    good = (mini_data / "ratings.csv").read_text().splitlines()
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join([*good[:30001], "7,1,12", *good[30001:]]) + "\n")
+    with pytest.raises(CommandError, match="line 30002: rating must be 1-10 or -1, got 12"):
+        call_command("import_ratings", str(path), "--chunk-rows", "1000")
+    assert CommunityRating.objects.count() == 0
+    _assert_catalog_foreign_key_enforced()
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("0,1,8", "line 2: user_id must be a positive id, got 0"),
+        ("3000000000,1,8", "user_id must be a positive id"),
+        ("4,,8", "line 2: anime_id is not a whole number: ''"),
+    ],
+)
+def test_ids_outside_the_database_range_are_rejected(mini_catalog, tmp_path, row, message):
+    path = tmp_path / "ratings.csv"
+    path.write_text(f"user_id,anime_id,rating\n{row}\n")
+    with pytest.raises(CommandError, match=message):
+        call_command("import_ratings", str(path))
+    assert CommunityRating.objects.count() == 0

@@ -24,7 +24,11 @@ def post(client, body):
         ([{"score": 5}], {"0": {"mal_id": ["This field is required."]}}),
         (
             [{"mal_id": 1, "score": 9}, {"mal_id": 2, "score": 11}],
-            {"1": {"score": ["Ensure this value is between -1 and 10."]}},
+            {"1": {"score": ["Ensure this value is between 1 and 10 (null: watched, no score)."]}},
+        ),
+        (
+            [{"mal_id": 1, "score": 0}],
+            {"0": {"score": ["Ensure this value is between 1 and 10 (null: watched, no score)."]}},
         ),
         ([7], {"0": {"non_field_errors": ["Expected an object."]}}),
     ],
@@ -44,7 +48,7 @@ def test_too_many_entries_are_refused(client):
 def test_valid_entries_reach_the_engine(client, settings, tmp_path):
     # No trained model: validation passed and the engine said so (503, JSON).
     settings.MODEL_DIR = tmp_path
-    response = post(client, {"entries": [{"mal_id": "5", "score": -1}, {"mal_id": 1.0}]})
+    response = post(client, {"entries": [{"mal_id": "5", "score": None}, {"mal_id": 1.0}]})
     assert response.status_code == 503 and "not been trained" in response.json()["detail"]
 
 

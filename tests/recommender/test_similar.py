@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from catalog.franchises import franchise_index, franchise_index_invalidate
 from catalog.models import Anime
-from recommender import services
+from recommender import selectors
 from recommender.services import model_load, training_run_create, training_run_execute
 
 pytestmark = pytest.mark.django_db
@@ -22,10 +22,10 @@ def catalog(mini_data, settings, tmp_path):
     settings.MODEL_DIR = tmp_path / "models"
     call_command("import_catalog", str(mini_data), "--no-progress")
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()
     yield
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()
 
 
 @pytest.fixture

@@ -12,14 +12,24 @@ from recommender.tasks import train_all_task
 
 pytestmark = pytest.mark.django_db
 
-FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
+FAST = {
+    "watchlist_nn": {"epochs": 8, "hidden": 64},
+    "knn_baseline": {},
+    "hybrid": {
+        "nn_params": {"epochs": 6, "hidden": 32, "batch_size": 64},
+        "als_params": {"factors": 16, "iterations": 5},
+        "candidates": 40,
+        "n_estimators": 40,
+        "min_child_samples": 20,
+    },
+}
 # Popular mini titles: Cowboy Bebop, Trigun, Fullmetal Alchemist, Death Note, Code Geass.
 WATCHED = [
     {"mal_id": 1, "score": 9},
     {"mal_id": 6, "score": 8},
     {"mal_id": 121, "score": 9},
     {"mal_id": 1535, "score": 10},
-    {"mal_id": 1575, "score": -1},
+    {"mal_id": 1575, "score": None},
 ]
 
 
@@ -41,10 +51,10 @@ def staff(django_user_model):
     return django_user_model.objects.create_user("sam", "sam@example.com", "pw", is_staff=True)
 
 
-def test_train_models_command_publishes_both_engines(community, settings, capsys):
+def test_train_models_command_publishes_every_engine(community, settings, capsys):
     call_command("train_models")
     out = capsys.readouterr().out
-    for engine in ("knn_baseline", "watchlist_nn"):
+    for engine in ("knn_baseline", "watchlist_nn", "hybrid"):
         run = TrainingRun.objects.get(engine=engine)
         assert run.state == TrainingRun.State.DONE, run.error
         assert run.metrics["users"] > 300 and run.metrics["items"] > 1000
@@ -52,7 +62,7 @@ def test_train_models_command_publishes_both_engines(community, settings, capsys
         assert f"{engine}: version {run.version}" in out
 
 
-@pytest.mark.parametrize("engine", ["knn_baseline", "watchlist_nn"])
+@pytest.mark.parametrize("engine", ["knn_baseline", "watchlist_nn", "hybrid"])
 def test_new_user_is_served_without_refit(community, client, engine):
     run = train(engine)
     assert run.state == TrainingRun.State.DONE, run.error
@@ -73,7 +83,7 @@ def test_new_user_is_served_without_refit(community, client, engine):
 
 
 def test_different_tastes_get_different_recommendations(community, client):
-    train("watchlist_nn")
+    train("hybrid")
     # Kids/family titles vs. dark seinen: the top lists must differ.
     a = client.post(
         "/api/recommendations/", {"entries": WATCHED[:4]}, content_type="application/json"
@@ -160,15 +170,22 @@ def test_nightly_task_trains_one_run_per_engine(community, django_capture_on_com
         run_ids = train_all_task()
     runs = TrainingRun.objects.filter(pk__in=run_ids)
     assert set(runs.values_list("state", flat=True)) == {"done"}
-    assert sorted(runs.values_list("engine", flat=True)) == ["knn_baseline", "watchlist_nn"]
+    assert sorted(runs.values_list("engine", flat=True)) == [
+        "hybrid",
+        "knn_baseline",
+        "watchlist_nn",
+    ]
     assert set(runs.values_list("trigger", flat=True)) == {"schedule"}
 
 
-def test_engine_choices_match_the_registry():
+def test_engine_names_come_from_the_registry_alone():
+    from recommender.api import RecommendationCreateApi, TrainingRunListApi
     from recommender.ml.registry import ENGINES
-    from recommender.models import Engine
 
-    assert set(Engine.values) == set(ENGINES)
+    field = TrainingRun._meta.get_field("engine")
+    assert [name for name, _ in field.choices] == list(ENGINES)
+    for api in (RecommendationCreateApi, TrainingRunListApi):
+        assert list(api.InputSerializer().fields["engine"].choices) == list(ENGINES)
 
 
 def test_adult_titles_are_not_recommended_unless_shown(community, client, settings):
@@ -187,3 +204,50 @@ def test_adult_titles_are_not_recommended_unless_shown(community, client, settin
     settings.SHOW_ADULT_CONTENT = True
     again = client.post("/api/recommendations/", payload, content_type="application/json")
     assert [r["mal_id"] for r in again.json()["results"]] == top
+
+
+def test_hybrid_is_the_default_engine_and_says_why(community, client, settings):
+    run = train("hybrid")
+    assert run.state == TrainingRun.State.DONE, run.error
+    path, _, meta = artifacts.read_version(settings.MODEL_DIR, "hybrid", run.version)
+    # The artifact holds its components and the ranker, not references to other engines.
+    for part in ("ease.npz", "knn_baseline.npz", "als.npz", "ranker.txt", "watchlist_nn"):
+        assert (path / "hybrid" / part).exists()
+    response = client.post(
+        "/api/recommendations/", {"n": 10, "entries": WATCHED}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["engine"] == "hybrid" and body["version"] == run.version
+    listed = {e["mal_id"] for e in WATCHED}
+    for item in body["results"]:
+        parts = item["contributions"]
+        assert {"ease", "watchlist_nn", "als", "knn_baseline", "popularity", "user"} <= set(parts)
+        assert set(item["because"]) <= listed
+    assert any(item["because"] for item in body["results"])
+    single = client.post(
+        "/api/recommendations/",
+        {"engine": "knn_baseline", "entries": WATCHED},
+        content_type="application/json",
+    )
+    assert single.status_code == 503  # not trained here: only the hybrid was
+
+
+def test_hybrid_low_score_pushes_a_titles_neighbours_down(community, client):
+    """Death Note scored 2 instead of 10, the rest of the list the same."""
+    train("hybrid")
+
+    def top(score):
+        entries = [*WATCHED[:3], {"mal_id": 1535, "score": score}]
+        body = client.post(
+            "/api/recommendations/", {"n": 30, "entries": entries}, content_type="application/json"
+        ).json()
+        return [r["mal_id"] for r in body["results"]]
+
+    liked, disliked = top(10), top(2)
+    assert liked != disliked
+    # Code Geass (1575) and its sequel (2904) are among Death Note's closest neighbours.
+    for neighbour in (1575, 2904):
+        rank_liked = liked.index(neighbour) if neighbour in liked else 30
+        rank_disliked = disliked.index(neighbour) if neighbour in disliked else 30
+        assert rank_disliked >= rank_liked

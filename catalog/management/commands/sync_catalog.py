@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from animender.runs import RunAlreadyActive
 from catalog.mal_client import MalClient, MalConfigError, MalError
 from catalog.models import SyncRun
 from catalog.sync import catalog_sync
@@ -36,15 +37,18 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             run = catalog_sync(mode=mode, client=client, progress=bar.update, resume=not no_resume)
+        except RunAlreadyActive as exc:
+            raise CommandError(f"{exc} Wait for it to finish.") from None
         except MalConfigError as exc:
             raise CommandError(f"{exc} Nothing more was fetched.") from None
         except MalError as exc:
             run = SyncRun.objects.filter(mode=mode).order_by("-pk").first()
-            where = (
-                f" Run again to resume at {run.endpoint} offset {run.next_offset}."
-                if run and run.endpoint
-                else ""
-            )
+            if run and run.endpoint and run.retryable:
+                where = f" Run again to resume at {run.endpoint} offset {run.next_offset}."
+            elif run:
+                where = " Retrying will not help; the next run starts a fresh plan."
+            else:
+                where = ""
             raise CommandError(f"Sync #{run.pk if run else '?'} failed: {exc}.{where}") from None
         finally:
             bar.close()

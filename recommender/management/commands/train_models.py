@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from animender.runs import RunAlreadyActive
 from recommender.ml.registry import ENGINES
 from recommender.models import TrainingRun
 from recommender.services import training_run_create, training_run_enqueue, training_run_execute
@@ -21,11 +22,14 @@ class Command(BaseCommand):
         engines = list(ENGINES) if engine == "all" else [engine]
         failed = False
         for name in engines:
-            if queue:
-                run = training_run_enqueue(engine=name, trigger="command")
-                self.stdout.write(f"{name}: queued as run #{run.pk}")
-                continue
-            run = training_run_create(engine=name, trigger="command")
+            try:
+                if queue:
+                    run = training_run_enqueue(engine=name, trigger="command")
+                    self.stdout.write(f"{name}: queued as run #{run.pk}")
+                    continue
+                run = training_run_create(engine=name, trigger="command")
+            except RunAlreadyActive as exc:
+                raise CommandError(f"{exc} Wait for it to finish.") from None
             run = training_run_execute(run_id=run.pk)
             if run.state == TrainingRun.State.DONE:
                 m = run.metrics

@@ -108,3 +108,18 @@ def test_bad_arguments_are_refused():
         select_queue(np.zeros(3), np.ones(4, dtype=bool), n=1)
     with pytest.raises(ValueError, match="density"):
         select_queue(np.zeros(3), np.ones(3, dtype=bool), n=1, strategy="density")
+
+
+def test_density_on_part_of_the_catalog_uses_the_given_rows(mini_features):
+    # proba covers 5 catalog rows only (a simulated user's pool); positions come back.
+    rows = np.argsort(mini_features.density)[[0, 1, 2, -2, -1]]
+    picked = select_queue(
+        np.full(5, 0.5),
+        np.ones(5, dtype=bool),
+        n=2,
+        strategy="density",
+        exploration=0.0,
+        features=mini_features,
+        rows=rows,
+    )
+    assert sorted(r for r, _ in picked) == [3, 4]

@@ -274,3 +274,24 @@ def test_similar_items_find_the_planted_cluster():
     model = KNNBaseline(shrinkage=0).fit(sp.csr_matrix(scores))
     idx, _ = model.similar_items(2, n=4)
     assert set(idx.tolist()) == {0, 1, 3, 4}
+
+
+def test_recommend_batches_bound_links_and_do_not_change_results(monkeypatch, split):
+    """recommend() splits rows by gathered links (the top-N memory peak), not by count."""
+    import recommender.ml.knn_baseline as kb
+
+    model = KNNBaseline().fit(split[0].matrix())
+    rows = split[0].matrix()[:120]
+    whole = model.recommend_detailed(rows, n=15)
+    monkeypatch.setattr(kb, "_LINK_BUDGET", 5_000)
+    batches = model._row_batches(sp.csr_matrix(rows, dtype=np.float64))
+    assert len(batches) > 5
+    assert batches[0][0] == 0 and batches[-1][1] == rows.shape[0]
+    assert all(a[1] == b[0] for a, b in zip(batches, batches[1:], strict=False))
+    links = np.diff(model.rev_indptr_)
+    for start, stop in batches:
+        cost = sum(int(links[rows[r].indices].sum()) for r in range(start, stop))
+        assert cost <= 5_000 or stop - start == 1
+    small = model.recommend_detailed(rows, n=15)
+    np.testing.assert_array_equal(small.indices, whole.indices)
+    np.testing.assert_allclose(small.scores, whole.scores)

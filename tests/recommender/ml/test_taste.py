@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from recommender.ml.taste import (
     CATALOG_COLUMNS,
     MIN_LABELS,
+    PRIOR_FEATURE,
     CatalogFeatures,
     NotEnoughLabels,
     TasteModel,
@@ -39,6 +41,7 @@ def test_features_align_with_catalog_rows(mini_catalog, mini_features):
     assert f.mal_ids.dtype == np.int64
     np.testing.assert_array_equal(f.mal_ids, mini_catalog["anime_id"].to_numpy())
     # Every feature family is present, and a row carries its own genres.
+    assert f.feature_names[0] == PRIOR_FEATURE  # TasteModel's offset column
     for name in ("genre:Comedy", "type:TV", "num:mean score", "prior:community score"):
         assert name in f.feature_names
     assert any(n.startswith("word:") for n in f.feature_names)
@@ -61,7 +64,13 @@ def test_features_without_interactions_or_optional_columns(mini_catalog):
     columns = [c for c in CATALOG_COLUMNS if c in mini_catalog.columns and c != "synopsis"]
     f = build_catalog_features(mini_catalog[columns].head(200), with_density=False)
     assert f.matrix.shape[0] == 200
-    assert not any(n.startswith(("word:", "prior:", "latent:")) for n in f.feature_names)
+    assert f.feature_names[0] == PRIOR_FEATURE
+    assert not any(n.startswith(("word:", "latent:")) for n in f.feature_names)
+    assert not any(n.startswith("prior:") for n in f.feature_names[1:])
+    # Without community data the prior follows the MAL mean score.
+    score = mini_catalog["score"].head(200).to_numpy()
+    prior = f.matrix[:, 0].toarray().ravel()
+    assert np.corrcoef(score[~np.isnan(score)], prior[~np.isnan(score)])[0, 1] > 0.99
     assert f.density is None
 
 
@@ -118,7 +127,8 @@ def test_model_learns_a_planted_taste(comedy_user, mini_features):
     explained = model.explain(mini_features.feature_names, top=5)
     assert explained["up"][0][0] == "genre:Comedy"
     assert all(w > 0 for _, w in explained["up"]) and all(w < 0 for _, w in explained["down"])
-    assert not any(n.startswith("latent:") for n, _ in explained["up"] + explained["down"])
+    shown = [n for n, _ in explained["up"] + explained["down"]]
+    assert not any(n.startswith(("latent:", PRIOR_FEATURE)) for n in shown)
 
 
 def test_model_beats_base_rate_for_a_real_user(mini_interactions, mini_features):
@@ -176,3 +186,41 @@ def test_evaluate_cv_needs_two_of_each_class(mini_features):
     y = np.array([1] * 9 + [0])
     with pytest.raises(NotEnoughLabels, match="two likes and two dislikes"):
         evaluate_cv(mini_features.matrix[:10], y)
+
+
+def test_community_prior_ranks_titles_the_community_dislikes_low(mini_interactions, mini_features):
+    rated = mini_interactions[mini_interactions.rating > 0]
+    stats = rated.groupby("anime_id").rating.agg(["mean", "size"])
+    stats = stats[stats["size"] >= 20]
+    prior = mini_features.matrix[:, 0].toarray().ravel()
+    rows = mini_features.rows_for(stats.index)
+    # Higher community mean -> higher prior log-odds of a like.
+    assert np.corrcoef(stats["mean"], prior[rows])[0, 1] > 0.7
+
+
+def test_few_labels_keep_the_prior_ranking(mini_features):
+    # Two labels each way say little: the ranking stays close to the community prior
+    # instead of being replaced by whatever separates four titles.
+    X = mini_features.matrix
+    prior = X[:, 0].toarray().ravel()
+    order = np.argsort(prior)
+    rows = np.r_[order[600:602], order[900:902]]
+    model = TasteModel(random_state=0).fit(X[rows], np.array([1, 0, 0, 1]))
+    proba = model.predict_proba(X)
+    rho = pd.Series(proba).corr(pd.Series(prior), method="spearman")
+    assert rho > 0.8
+    no_offset = TasteModel(random_state=0, offset_column=None).fit(X[rows], np.array([1, 0, 0, 1]))
+    rho_none = pd.Series(no_offset.predict_proba(X)).corr(pd.Series(prior), method="spearman")
+    assert rho > rho_none
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0, 10.0])
+def test_linear_part_matches_scikit_learn_without_offset(comedy_user, C):
+    from recommender.ml.taste import _fit_logistic
+
+    X, y, train, _ = comedy_user
+    Xt = X[train].astype(np.float64)
+    coef, intercept = _fit_logistic(Xt, y[train], np.zeros(len(train)), np.ones(len(train)), C)
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(Xt, y[train])
+    np.testing.assert_allclose(coef, ref.coef_.ravel(), atol=1e-4)
+    assert intercept == pytest.approx(ref.intercept_[0], abs=1e-4)

@@ -1,0 +1,281 @@
+"""Reads of the recommender: engine status, training runs, and serving top-N for any list.
+
+Serving turns a watched list into one row of a model's item space and ranks the whole
+catalog in one pass, so anyone (a new sign-up, an anonymous API caller) is served
+without refitting. Hidden titles are masked inside that ranking, so a request for ``n``
+titles gets ``n`` whenever the catalog has them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
+from django.db.models import QuerySet
+
+from catalog.franchises import franchise_collapse, franchise_index
+from catalog.models import Anime
+from catalog.selectors import anime_hidden_ids, anime_visible
+
+from .ml import artifacts
+from .ml.data import UNSCORED
+from .ml.registry import ENGINES, EngineSpec
+from .models import TrainingRun
+
+
+class NoModelError(RuntimeError):
+    """The engine has no trained version yet."""
+
+
+class UnknownEngineError(ValueError):
+    pass
+
+
+def engine_spec(engine: str) -> EngineSpec:
+    try:
+        return ENGINES[engine]
+    except KeyError:
+        raise UnknownEngineError(
+            f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}"
+        ) from None
+
+
+# -- status and runs -------------------------------------------------------------------
+
+
+@dataclass
+class EngineStatus:
+    name: str
+    label: str
+    version: str | None
+    last_run: TrainingRun | None
+
+
+def engine_status_list() -> list[EngineStatus]:
+    """Every registered engine with its serving version and its last finished run."""
+    return [
+        EngineStatus(
+            name=name,
+            label=spec.label or name,
+            version=artifacts.current_version(settings.MODEL_DIR, name),
+            last_run=TrainingRun.objects.filter(engine=name, state=TrainingRun.State.DONE).first(),
+        )
+        for name, spec in ENGINES.items()
+    ]
+
+
+def training_run_list(*, limit: int = 50) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.all()[:limit]
+
+
+def training_run_get(*, run_id: int) -> TrainingRun | None:
+    return TrainingRun.objects.filter(pk=run_id).first()
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    engine: str
+    version: str
+    model: object
+    item_ids: np.ndarray
+    index_of: dict[int, int]
+    meta: dict
+
+
+# Spare candidates past n, for titles hidden since the franchise index was cached.
+SPARE_CARDS = 5
+
+_cache: dict[str, LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def model_load(*, engine: str) -> LoadedModel:
+    """The serving version of ``engine``, loaded once per process and reloaded on a swap."""
+    spec = engine_spec(engine)
+    version = artifacts.current_version(settings.MODEL_DIR, engine)
+    if version is None:
+        raise NoModelError(f"{engine} has not been trained yet")
+    cached = _cache.get(engine)
+    if cached and cached.version == version:
+        return cached
+    with _cache_lock:
+        cached = _cache.get(engine)
+        if cached and cached.version == version:
+            return cached
+        path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
+        loaded = LoadedModel(
+            engine,
+            version,
+            spec.loader(path),
+            item_ids,
+            {int(m): i for i, m in enumerate(item_ids)},
+            meta,
+        )
+        _cache[engine] = loaded
+        return loaded
+
+
+@dataclass
+class Recommendation:
+    anime: Anime
+    score: float
+    franchise_size: int = 1
+    # True when the engine ranked a later entry and this is where its franchise starts.
+    entry_point: bool = False
+    # Hybrid only: the ranker's score split by component, and the MAL ids of the
+    # listed titles that point most to this one ("because you liked ...").
+    contributions: dict[str, float] | None = None
+    because: list[int] | None = None
+
+
+@dataclass
+class RecommendationResult:
+    engine: str
+    version: str
+    items: list[Recommendation]
+    used_entries: int
+    ignored_entries: int
+
+
+def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (
+            np.asarray(vals, dtype=np.float32),
+            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
+        ),
+        shape=(1, n_items),
+    )
+
+
+def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
+    """Dense (n_items,) float64 scores of every title for one row; titles in the row and
+    titles the model cannot score are NaN."""
+    n_items = row.shape[1]
+    idx, scores = model.recommend(row, n=n_items)
+    out = np.full(n_items, np.nan)
+    out[idx[0]] = scores[0]
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _detailed_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int):
+    """Scores of the ``want`` best titles (NaN elsewhere) and, per MAL id, the ranker's
+    component contributions and the listed titles that point most to it."""
+    top = loaded.model.recommend_detailed(row, n=want)
+    scores = np.full(row.shape[1], np.nan)
+    scores[top.indices[0]] = top.scores[0]
+    scores[~np.isfinite(scores)] = np.nan
+    why = {}
+    for pos, i in enumerate(top.indices[0].tolist()):
+        contributions = dict(zip(top.groups, top.contributions[0, pos].tolist(), strict=True))
+        because = [int(loaded.item_ids[b]) for b in top.because[0, pos] if b >= 0]
+        why[int(loaded.item_ids[i])] = (contributions, because)
+    return scores, why
+
+
+def _signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
+    """Scores of a watch-list (binary) model where disliked titles count against.
+
+    The model sees which titles were watched, not how they were liked. The lift that the
+    disliked titles alone give each title over an empty list (its neighbours' lift) is
+    subtracted from the liked list's scores, so a disliked title pushes its neighbours
+    down instead of up.
+    """
+    with_liked = _all_scores(model, _row(n_items, liked, [1.0] * len(liked)))
+    if not disliked:
+        return with_liked
+    prior = _all_scores(model, _row(n_items, [], []))
+    lift = _all_scores(model, _row(n_items, disliked, [1.0] * len(disliked))) - prior
+    return with_liked - np.nan_to_num(lift, nan=0.0)
+
+
+def recommendations_for_entries(
+    *, engine: str, entries: list[tuple[int, int | None]], n: int = 10
+) -> RecommendationResult:
+    """Top-``n`` titles for a list of ``(mal_id, score)``; score None = watched, no score.
+
+    Scores at or below ``RECOMMENDER_DISLIKE_MAX_SCORE`` count against a title's
+    neighbours in every engine: explicit engines read the score itself (a low score is a
+    negative residual), watch-list engines subtract the disliked titles' lift. Titles on
+    the list are never recommended; hidden (adult) titles only when the site shows them.
+    """
+    loaded = model_load(engine=engine)
+    spec = engine_spec(engine)
+    n_items = len(loaded.item_ids)
+    dislike_max = settings.RECOMMENDER_DISLIKE_MAX_SCORE
+    cols, vals, liked, disliked = [], [], [], []
+    for mal_id, score in entries:
+        idx = loaded.index_of.get(int(mal_id))
+        if idx is None:
+            continue
+        scored = score is not None and score >= 1
+        if spec.matrix == "scored":
+            # The hybrid reads scores itself (low ones count against): -1 = no score.
+            cols.append(idx)
+            vals.append(float(score) if scored else float(UNSCORED))
+        elif spec.matrix == "explicit":
+            if not scored:
+                continue  # the model learns from scores only; still excluded below
+            cols.append(idx)
+            vals.append(float(score))
+        elif scored and score <= dislike_max:
+            disliked.append(idx)
+        else:
+            liked.append(idx)
+    why: dict[int, tuple[dict, list[int]]] = {}
+    if spec.matrix == "scored":
+        hidden_n = len(anime_hidden_ids())
+        want = min(n_items, 4 * n + len(entries) + hidden_n + SPARE_CARDS)
+        scores, why = _detailed_scores(loaded, _row(n_items, cols, vals), want)
+    elif spec.matrix == "explicit":
+        scores = _all_scores(loaded.model, _row(n_items, cols, vals))
+    else:
+        scores = _signed_watch_scores(loaded.model, n_items, liked, disliked)
+    used = len(cols) + len(liked) + len(disliked)
+    # Listed and hidden titles leave the ranking before it is cut at n.
+    listed = {int(m) for m, _ in entries}
+    listed_rows = [loaded.index_of[m] for m in listed if m in loaded.index_of]
+    scores[listed_rows] = np.nan
+    hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
+    scores[hidden] = np.nan
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    order = order[: int(np.isfinite(scores).sum())]
+    items = _pick(loaded.item_ids, order, scores, n, listed=listed)
+    for item in items:
+        item.contributions, item.because = why.get(item.anime.mal_id, (None, None))
+    return RecommendationResult(
+        engine, loaded.version, items, used_entries=used, ignored_entries=len(entries) - used
+    )
+
+
+def _pick(item_ids: np.ndarray, order: np.ndarray, scores: np.ndarray, n: int, *, listed):
+    """The first ``n`` franchise cards of the ranking that the catalog shows.
+
+    One card per franchise, and the entry point of a series the list has not started
+    instead of its sequels, films or specials. Candidates are taken a slice at a time: a
+    model may know titles the catalog no longer holds, and a franchise may fill many ranks.
+    """
+    index = franchise_index(show_adult=settings.SHOW_ADULT_CONTENT)
+    ranked = [
+        (m, s)
+        for m, s in zip(item_ids[order].tolist(), scores[order].tolist(), strict=True)
+        if m not in index.hidden
+    ]
+    items: list[Recommendation] = []
+    for limit in (n + SPARE_CARDS, None):
+        cards = franchise_collapse(ranked, watched=listed, index=index, limit=limit)
+        rows = anime_visible().in_bulk([c.mal_id for c in cards])
+        items = [
+            Recommendation(rows[c.mal_id], c.score, c.franchise_size, c.replaced)
+            for c in cards
+            if c.mal_id in rows
+        ][:n]
+        if len(items) == n or len(cards) < (limit or 0):
+            break  # enough, or nothing more to collapse; else many were hidden just now
+    return items

@@ -1,0 +1,46 @@
+"""bench/scale.py: the watchdog that stops a child for memory or time, and the exponents."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from bench import scale
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_watchdog_returns_the_childs_json():
+    got = scale.watch(_python('print("noise"); print(\'{"fit_s": 1.5}\')'), 500, 30)
+    assert got["status"] == "ok" and got["fit_s"] == 1.5
+
+
+def test_watchdog_kills_a_child_past_the_memory_cap():
+    hog = "import numpy, time; a = numpy.ones(60_000_000); time.sleep(30)"  # ~460 MB
+    got = scale.watch(_python(hog), max_rss_mb=150, time_limit_s=25)
+    assert got["status"] == "killed_rss"
+    assert "RSS passed 0.1 GB" in got["reason"]
+    assert got["watchdog_peak_mb"] > 150 and got["wall_s"] < 20
+
+
+def test_watchdog_kills_a_child_past_the_time_limit():
+    got = scale.watch(_python("import time; time.sleep(30)"), max_rss_mb=500, time_limit_s=1)
+    assert got["status"] == "timeout" and "ran past 1 s" in got["reason"]
+    assert got["wall_s"] < 10
+
+
+def test_failed_child_reports_its_last_error_line():
+    got = scale.watch(_python("raise MemoryError('Unable to allocate 2.3 GiB')"), 500, 30)
+    assert got["status"] == "failed"
+    assert got["reason"] == "MemoryError: Unable to allocate 2.3 GiB"
+
+
+def test_growth_exponent_is_the_log_log_slope():
+    rows = [5e5, 5e6, 1.5e7]
+    assert scale.growth_exponent(rows, [2 * r**1.3 for r in rows]) == pytest.approx(1.3)
+    assert scale.growth_exponent([5e5], [1.0]) is None
+    assert np.isfinite(scale.growth_exponent(rows, [3.0, 2.0, 9.0]))

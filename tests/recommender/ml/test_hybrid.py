@@ -1,0 +1,182 @@
+"""The learned hybrid ranking on the mini MAL data: plain pytest, no Django."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recommender.ml.evaluation import engines, evaluate_topn
+from recommender.ml.hybrid import (
+    ContentScorer,
+    HybridRanker,
+    holdout_positives,
+    split_signals,
+)
+from tests.recommender.ml.conftest import MINI
+
+SMALL = {
+    "nn_params": {"hidden": 32, "epochs": 8, "lr": 3e-3, "batch_size": 64},
+    "als_params": {"factors": 16, "iterations": 5},
+    "candidates": 40,
+    "n_estimators": 60,
+    "min_child_samples": 20,
+}
+
+
+@pytest.fixture(scope="module")
+def lists(mini_topn) -> sp.csr_matrix:
+    """Training lists in the hybrid's format: 1-10 scores, -1 for unscored."""
+    return mini_topn[0].matrix("score")
+
+
+@pytest.fixture(scope="module")
+def catalog_features(mini_ratings) -> sp.csr_matrix:
+    """Genre and studio indicators per title of the mini index (for ContentScorer)."""
+    catalog = pd.read_csv(MINI / "catalog.csv").set_index("anime_id")
+    rows = catalog.loc[mini_ratings.item_ids]
+    tags = (rows["genres"].fillna("") + "," + rows["studios"].fillna("")).str.split(",")
+    vocab = sorted({t.strip() for ts in tags for t in ts if t.strip()})
+    col = {t: j for j, t in enumerate(vocab)}
+    r, c = zip(
+        *[(i, col[t.strip()]) for i, ts in enumerate(tags) for t in ts if t.strip()],
+        strict=True,
+    )
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(rows), len(vocab)))
+
+
+@pytest.fixture(scope="module")
+def model(lists, catalog_features) -> HybridRanker:
+    return HybridRanker(**SMALL, side_scorers=[ContentScorer(catalog_features)]).fit(lists)
+
+
+def test_holdout_takes_only_positives_of_users_with_five(lists):
+    rest, held = holdout_positives(lists, fraction=0.2, seed=2)
+    x = lists.tocsr()
+    assert rest.nnz + sum(len(v) for v in held.values()) == x.nnz
+    for u, items in list(held.items())[:50]:
+        scores = x[u, items].toarray().ravel()
+        assert np.all((scores >= 8) | (scores == -1))
+        assert rest[u, items].nnz == 0
+        positives = int(((x[u].data >= 8) | (x[u].data == -1)).sum())
+        assert positives >= 5 and len(items) == max(1, round(0.2 * positives))
+
+
+def test_split_signals_low_scores_are_dislikes_and_unscored_are_likes():
+    x = sp.csr_matrix(np.array([[2, 4, 5, -1, 9, 0]], dtype=np.float32))
+    liked, disliked, watched = split_signals(x)
+    assert liked.indices.tolist() == [2, 3, 4]
+    assert disliked.indices.tolist() == [0, 1]
+    assert watched.indices.tolist() == [0, 1, 2, 3, 4]
+    assert x.nnz == 5  # the input is left as it was
+
+
+def test_recommend_excludes_listed_titles_and_is_deterministic(model, lists):
+    idx, scores = model.recommend(lists[:40], n=20)
+    again, _ = model.recommend(lists[:40], n=20)
+    np.testing.assert_array_equal(idx, again)
+    assert idx.shape == (40, 20) and (idx >= 0).all()
+    for row in range(40):
+        assert not set(idx[row]) & set(lists[row].indices)
+        assert len(set(idx[row])) == 20
+        assert np.all(np.diff(scores[row]) <= 0)
+
+
+def test_new_user_from_list_alone_and_empty_list(model, mini_ratings):
+    n = mini_ratings.n_items
+    counts = np.diff(mini_ratings.matrix("binary").tocsc().indptr)
+    popular = np.argsort(-counts)[:8]
+    row = sp.csr_matrix(
+        (np.array([9, 8, 10, -1, 7, 9, 8, 3], np.float32), ([0] * 8, popular)), shape=(1, n)
+    )
+    empty = sp.csr_matrix((1, n), dtype=np.float32)
+    idx, _ = model.recommend(sp.vstack([row, empty]).tocsr(), n=10)
+    assert not set(idx[0]) & set(popular)
+    assert (idx >= 0).all() and len(set(idx[1])) == 10
+
+
+def test_contributions_add_up_to_the_score(model, lists):
+    top = model.recommend_detailed(lists[:15], n=10)
+    assert top.groups[:5] == ("ease", "watchlist_nn", "als", "knn_baseline", "popularity")
+    assert "content" in top.groups and top.groups[-1] == "user"
+    total = top.contributions.sum(axis=2) + top.base_value
+    np.testing.assert_allclose(total, top.scores, atol=1e-3)
+    # Several components matter somewhere, not one feature doing all the work.
+    share = np.abs(top.contributions).sum(axis=(0, 1))
+    assert (share > 0.05 * share.sum()).sum() >= 3
+
+
+def test_because_names_liked_titles_of_the_user(model, lists):
+    rows = lists[:20]
+    top = model.recommend_detailed(rows, n=10)
+    liked, _, _ = split_signals(rows)
+    found = 0
+    for r in range(20):
+        mine = set(liked.indices[liked.indptr[r] : liked.indptr[r + 1]].tolist())
+        for because in top.because[r]:
+            for title in because[because >= 0]:
+                assert int(title) in mine
+                found += 1
+    assert found > 20
+
+
+def test_low_scores_count_against_a_titles_neighbours(model, lists):
+    """The same list except one title scored 2 instead of 9: titles close to it drop."""
+    ease_b = model.components.ease.B
+    counts = model.components.counts
+    anchor = int(np.argsort(-counts)[5])
+    rng = np.random.default_rng(0)
+    others = rng.choice(np.argsort(-counts)[20:200], 15, replace=False)
+    n = lists.shape[1]
+
+    def row(anchor_score):
+        cols = np.r_[anchor, others]
+        vals = np.r_[anchor_score, np.full(15, 8.0)].astype(np.float32)
+        return sp.csr_matrix((vals, (np.zeros(16, int), cols)), shape=(1, n))
+
+    liked = model.recommend(row(9.0), n=200)
+    disliked = model.recommend(row(2.0), n=200)
+    neighbours = [j for j in np.argsort(-ease_b[anchor])[:30] if j not in others]
+
+    def mean_rank(result):
+        pos = {int(t): p for p, t in enumerate(result[0][0])}
+        return np.mean([pos.get(int(j), 200) for j in neighbours])
+
+    assert mean_rank(disliked) > mean_rank(liked) + 5
+
+
+def test_validation_report_compares_with_every_component(model):
+    rep = model.validation_
+    assert rep["best_iteration"] >= 1 and rep["ndcg_users"] > 10
+    for name in ("hybrid", "ease", "watchlist_nn", "als", "knn_baseline"):
+        assert 0.0 <= rep["metrics"][name]["ndcg@10"] <= 1.0
+    assert rep["metrics"]["hybrid"]["ndcg@10"] > rep["metrics"]["knn_baseline"]["ndcg@10"]
+
+
+def test_save_load_round_trip(tmp_path, model, lists):
+    model.save(tmp_path / "hybrid")
+    loaded = HybridRanker.load(tmp_path / "hybrid")
+    a = model.recommend_detailed(lists[:25], n=10)
+    b = loaded.recommend_detailed(lists[:25], n=10)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+    assert b.groups == a.groups and loaded.validation_ == model.validation_
+
+
+def test_fit_rejects_bad_values():
+    x = sp.csr_matrix(np.array([[11.0, 3.0]], dtype=np.float32))
+    with pytest.raises(ValueError, match="1-10 or -1"):
+        HybridRanker(**SMALL).fit(x)
+
+
+def test_offline_protocol_feeds_scores_and_unscored(mini_topn):
+    """The ``hybrid`` engine of the comparison learns from 1-10 and -1 entries."""
+    engine = engines(quick=True)["hybrid"]
+    assert engine.kind == "scored"
+    train, test = mini_topn
+    model = HybridRanker(**SMALL)
+    users = np.array(sorted(test))[:60]
+    res = evaluate_topn(model, train, test, kind="scored", users=users)
+    assert set(np.unique(model.components.knn.user_items_.data)) <= set(range(1, 11))
+    assert res["n_users"] == 60 and 0.05 < res["ndcg@10"] <= 1.0
