@@ -42,7 +42,7 @@ from .personal_selectors import (
     personal_inputs,
     taste_liked_features,
 )
-from .services import NoModelError, model_load
+from .selectors import NoModelError, model_load
 
 log = logging.getLogger(__name__)
 

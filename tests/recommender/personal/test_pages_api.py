@@ -9,7 +9,7 @@ import pytest
 from accounts.models import ListEntry
 from catalog.models import Anime
 from labeling.models import Label
-from recommender import services
+from recommender import selectors as serving
 from recommender.ml.registry import ENGINES
 from recommender.models import UserRecommendation
 from recommender.personal_selectors import ENGINE_ORDER
@@ -246,11 +246,11 @@ def test_labels_hide_titles_at_once(fan_client, fan):
 
 def test_a_request_never_loads_a_model(fan_client, fan, settings, tmp_path):
     expected = stored(fan, DEFAULT)[:24]
-    services._cache.clear()
+    serving._cache.clear()
     settings.MODEL_DIR = tmp_path / "no-models-here"
     assert [r["mal_id"] for r in api(fan_client, limit=24)["results"]] == expected
     assert card_ids(fan_client.get(PAGE).content.decode()) == expected
-    assert services._cache == {}
+    assert serving._cache == {}
 
 
 def test_members_see_only_their_own_recommendations(fan, client, charlie):
