@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from catalog.franchises import franchise_index_invalidate
-from recommender import services
+from recommender import selectors
 from recommender.services import training_run_create, training_run_execute
 
 FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
@@ -41,7 +41,7 @@ def trained_models(django_db_setup, django_db_blocker, tmp_path_factory, mini_da
             transaction.set_rollback(True)
     finally:
         settings.MODEL_DIR = saved
-        services._cache.clear()
+        selectors._cache.clear()
     return model_dir
 
 
@@ -59,7 +59,7 @@ def served(trained_models, mini_data_dir, settings, db):
     settings.RECOMMENDATIONS_STORED_PER_ENGINE = 120
     call_command("import_catalog", str(mini_data_dir), "--no-progress")
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()
     yield
     franchise_index_invalidate()
-    services._cache.clear()
+    selectors._cache.clear()

@@ -9,7 +9,7 @@ import pytest
 from accounts.models import ListEntry
 from catalog.models import Anime
 from labeling.models import Label
-from recommender import services
+from recommender import selectors
 from recommender.models import UserRecommendation
 from recommender.personal_services import user_recommendations_compute
 
@@ -242,11 +242,11 @@ def test_labels_hide_titles_at_once(fan_client, fan):
 
 def test_a_request_never_loads_a_model(fan_client, fan, settings, tmp_path):
     expected = stored(fan, "watchlist_nn")[:24]
-    services._cache.clear()
+    selectors._cache.clear()
     settings.MODEL_DIR = tmp_path / "no-models-here"
     assert [r["mal_id"] for r in api(fan_client, limit=24)["results"]] == expected
     assert card_ids(fan_client.get(PAGE).content.decode()) == expected
-    assert services._cache == {}
+    assert selectors._cache == {}
 
 
 def test_members_see_only_their_own_recommendations(fan, client, charlie):
