@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from catalog.models import Anime
 from recommender.ml import artifacts
+from recommender.ml.registry import ENGINES
 from recommender.models import CommunityRating, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,8 @@ def test_bootstrap_imports_and_trains_once(settings, mini_data, tmp_path, capsys
     assert artifacts.current_version(tmp_path, "knn_baseline")
     assert artifacts.current_version(tmp_path, "watchlist_nn")
     call_command("bootstrap")
-    assert TrainingRun.objects.count() == 2
+    assert artifacts.current_version(tmp_path, "hybrid")
+    assert TrainingRun.objects.count() == len(ENGINES)
     assert "Catalog already holds 1500 titles" in capsys.readouterr().out
 
 
