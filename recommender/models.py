@@ -153,7 +153,8 @@ class UserRecommendation(models.Model):
     section = models.CharField(max_length=20, choices=Section.choices, default=Section.DISCOVER)
     rank = models.PositiveIntegerField(help_text="1 = best, per user, engine and section.")
     anime = models.ForeignKey("catalog.Anime", on_delete=models.CASCADE, related_name="+")
-    score = models.FloatField(help_text="The engine's own ranking score.")
+    # The engine's own ranking score; None for a plan-to-watch title it did not rank.
+    score = models.FloatField(null=True, blank=True)
     # The item-KNN estimate of the member's score (1-10) and the taste model's P(like), where
     # those models exist: what the card shows as "predicted 8.4" and "92% match".
     predicted_score = models.FloatField(null=True, blank=True)

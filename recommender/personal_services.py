@@ -42,7 +42,7 @@ from .personal_selectors import (
     personal_inputs,
     taste_liked_features,
 )
-from .services import NoModelError, model_load
+from .selectors import NoModelError, model_load
 
 log = logging.getLogger(__name__)
 
@@ -448,13 +448,16 @@ def _liked_ids(r: EngineRanking, liked_of: dict, ranked: int, shown: int) -> lis
 
 
 def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[UserRecommendation]:
-    """The member's plan-to-watch titles in the engine's order: what to watch next."""
-    scored = [
-        (m, float(r.scores[r.index_of[m]]))
-        for m in inputs.plan
-        if m in r.index_of and np.isfinite(r.scores[r.index_of[m]])
-    ]
-    scored.sort(key=lambda p: -p[1])
+    """The member's plan-to-watch titles in the engine's order: what to watch next. Titles
+    the engine did not rank (a hybrid ranks its candidates only) follow, in list order."""
+    ranked, unranked = [], []
+    for m in inputs.plan:
+        i = r.index_of.get(m)
+        if i is not None and np.isfinite(r.scores[i]):
+            ranked.append((m, float(r.scores[i])))
+        else:
+            unranked.append((m, None))
+    ranked.sort(key=lambda p: -p[1])
     return [
         UserRecommendation(
             user=user,
@@ -474,7 +477,7 @@ def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[User
                 src=src,
             ),
         )
-        for rank, (m, s) in enumerate(scored[:PLAN_MAX], start=1)
+        for rank, (m, s) in enumerate((ranked + unranked)[:PLAN_MAX], start=1)
     ]
 
 

@@ -12,10 +12,25 @@ from django.core.management import call_command
 from django.db import transaction
 
 from catalog.franchises import franchise_index_invalidate
-from recommender import selectors
+from recommender import selectors as serving
+from recommender.ml.registry import ENGINES
+from recommender.personal_selectors import ENGINE_ORDER
 from recommender.services import training_run_create, training_run_execute
 
-FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
+# Small settings for every engine the registry may hold (the session trains each one).
+FAST = {
+    "watchlist_nn": {"epochs": 8, "hidden": 64},
+    "knn_baseline": {},
+    "hybrid": {
+        "nn_params": {"epochs": 6, "hidden": 32, "batch_size": 64},
+        "als_params": {"factors": 16, "iterations": 5},
+        "candidates": 40,
+        "n_estimators": 40,
+        "min_child_samples": 20,
+    },
+}
+# The page's default engine: the first of the display order that is served.
+DEFAULT = next(e for e in ENGINE_ORDER if e in ENGINES)
 # Titles of the mini catalog the tests lean on.
 BEBOP, BEBOP_MOVIE = 1, 5
 FMA_B = 5114
@@ -35,13 +50,13 @@ def trained_models(django_db_setup, django_db_blocker, tmp_path_factory, mini_da
         with django_db_blocker.unblock(), transaction.atomic():
             call_command("import_catalog", str(mini_data_dir), "--no-progress")
             call_command("import_ratings", str(mini_data_dir / "ratings.csv"))
-            for engine, params in FAST.items():
-                run = training_run_create(engine=engine, trigger="test", params=params)
+            for engine in ENGINES:
+                run = training_run_create(engine=engine, trigger="test", params=FAST[engine])
                 assert training_run_execute(run_id=run.pk).state == "done"
             transaction.set_rollback(True)
     finally:
         settings.MODEL_DIR = saved
-        selectors._cache.clear()
+        serving._cache.clear()
     return model_dir
 
 
@@ -59,7 +74,7 @@ def served(trained_models, mini_data_dir, settings, db):
     settings.RECOMMENDATIONS_STORED_PER_ENGINE = 120
     call_command("import_catalog", str(mini_data_dir), "--no-progress")
     franchise_index_invalidate()
-    selectors._cache.clear()
+    serving._cache.clear()
     yield
     franchise_index_invalidate()
-    selectors._cache.clear()
+    serving._cache.clear()

@@ -9,11 +9,13 @@ import pytest
 from accounts.models import ListEntry
 from catalog.models import Anime
 from labeling.models import Label
-from recommender import selectors
+from recommender import selectors as serving
+from recommender.ml.registry import ENGINES
 from recommender.models import UserRecommendation
+from recommender.personal_selectors import ENGINE_ORDER
 from recommender.personal_services import user_recommendations_compute
 
-from .conftest import BEBOP, DEATH_NOTE, FMA_B
+from .conftest import BEBOP, DEATH_NOTE, DEFAULT, FMA_B
 
 pytestmark = pytest.mark.django_db
 PAGE = "/me/recommendations/"
@@ -62,7 +64,7 @@ def test_page_shows_cards_with_reasons_scores_and_actions(fan_client, fan):
     assert response.status_code == 200
     html = response.content.decode()
     ids = card_ids(html)
-    assert ids == stored(fan, "watchlist_nn")[:24]  # the default engine, best first
+    assert ids == stored(fan, DEFAULT)[:24]  # the default engine, best first
     assert "Because you liked" in html
     assert "Predicted score" not in html or "None" not in html
     assert "You’d rate it about" in html
@@ -74,8 +76,8 @@ def test_page_shows_cards_with_reasons_scores_and_actions(fan_client, fan):
 
 def test_api_gives_reasons_scores_and_pages(fan_client, fan):
     body = api(fan_client, limit=5)
-    assert body["engine"] == "watchlist_nn" and not body["cold_start"]
-    assert [e["name"] for e in body["engines"]] == ["watchlist_nn", "knn_baseline"]
+    assert body["engine"] == DEFAULT and not body["cold_start"]
+    assert [e["name"] for e in body["engines"]] == [e for e in ENGINE_ORDER if e in ENGINES]
     assert body["count"] == 120 and body["next_offset"] == 5
     first = body["results"][0]
     assert first["rank"] == 1 and first["title"] and first["reason"]
@@ -86,17 +88,19 @@ def test_api_gives_reasons_scores_and_pages(fan_client, fan):
 
 
 def test_engine_switch_shows_each_engines_own_list(fan_client, fan):
-    knn = api(fan_client, engine="knn_baseline", limit=30)
-    nn = api(fan_client, engine="watchlist_nn", limit=30)
-    assert [r["mal_id"] for r in knn["results"]] == stored(fan, "knn_baseline")[:30]
-    assert [r["mal_id"] for r in nn["results"]] == stored(fan, "watchlist_nn")[:30]
-    assert knn["results"] != nn["results"]
+    lists = {}
+    for engine in ENGINES:
+        body = api(fan_client, engine=engine, limit=30)
+        assert body["engine"] == engine
+        lists[engine] = [r["mal_id"] for r in body["results"]]
+        assert lists[engine] == stored(fan, engine)[:30]
+    assert lists["knn_baseline"] != lists["watchlist_nn"]
     page = fan_client.get(PAGE, {"engine": "knn_baseline"}).content.decode()
     assert card_ids(page) == stored(fan, "knn_baseline")[:24]
     assert 'aria-current="page">Item KNN with baseline' in page
     compare = fan_client.get(PAGE, {"view": "compare"}).content.decode()
     assert "Neural watch-list model" in compare and "Item KNN with baseline" in compare
-    for engine in ("knn_baseline", "watchlist_nn"):
+    for engine in ENGINES:
         top = Anime.objects.get(mal_id=stored(fan, engine)[0])
         assert f'href="/anime/{top.mal_id}/"' in compare
     assert fan_client.get(API, {"engine": "nope"}).status_code == 400
@@ -195,7 +199,7 @@ def test_new_member_rating_popular_titles_gets_recommendations(
 
 
 def test_card_actions_without_javascript(fan_client, fan, django_capture_on_commit_callbacks):
-    first, second, third = stored(fan, "watchlist_nn")[:3]
+    first, second, third = stored(fan, DEFAULT)[:3]
     with django_capture_on_commit_callbacks(execute=True):
         r1 = fan_client.post(f"{PAGE}{first}/", {"action": "plan", "next": PAGE + "?type=tv"})
         r2 = fan_client.post(f"{PAGE}{second}/", {"action": "not_interested"})
@@ -217,7 +221,7 @@ def test_card_actions_without_javascript(fan_client, fan, django_capture_on_comm
 
 
 def test_card_action_with_javascript_returns_the_next_card(fan_client, fan):
-    shown = stored(fan, "watchlist_nn")[:24]
+    shown = stored(fan, DEFAULT)[:24]
     acted = shown[3]
     response = fan_client.post(
         f"{PAGE}{acted}/",
@@ -228,25 +232,25 @@ def test_card_action_with_javascript_returns_the_next_card(fan_client, fan):
     html = response.content.decode()
     assert "to plan to watch" in re.search(r'data-message="([^"]*)"', html).group(1)
     # The best stored card not on the page yet takes its place.
-    assert card_ids(html) == [next(m for m in stored(fan, "watchlist_nn") if m not in shown)]
+    assert card_ids(html) == [next(m for m in stored(fan, DEFAULT) if m not in shown)]
     assert ListEntry.objects.get(user=fan, anime_id=acted).status == "plan_to_watch"
     bad = fan_client.post(f"{PAGE}{acted}/", {"action": "explode"}, HTTP_X_REQUESTED_WITH="fetch")
     assert bad.status_code == 400 and "Not saved" in bad.content.decode()
 
 
 def test_labels_hide_titles_at_once(fan_client, fan):
-    top = stored(fan, "watchlist_nn")[0]
+    top = stored(fan, DEFAULT)[0]
     Label.objects.create(user=fan, anime_id=top, answer="dislike")  # no refresh has run yet
     assert top not in [r["mal_id"] for r in api(fan_client, limit=50)["results"]]
 
 
 def test_a_request_never_loads_a_model(fan_client, fan, settings, tmp_path):
-    expected = stored(fan, "watchlist_nn")[:24]
-    selectors._cache.clear()
+    expected = stored(fan, DEFAULT)[:24]
+    serving._cache.clear()
     settings.MODEL_DIR = tmp_path / "no-models-here"
     assert [r["mal_id"] for r in api(fan_client, limit=24)["results"]] == expected
     assert card_ids(fan_client.get(PAGE).content.decode()) == expected
-    assert selectors._cache == {}
+    assert serving._cache == {}
 
 
 def test_members_see_only_their_own_recommendations(fan, client, charlie):
@@ -254,11 +258,11 @@ def test_members_see_only_their_own_recommendations(fan, client, charlie):
     rate(charlie, 30, 9)  # Evangelion
     user_recommendations_compute(user=charlie)
     theirs = api(client, limit=100)
-    assert [r["mal_id"] for r in theirs["results"]] == stored(charlie, "watchlist_nn")[:100]
-    assert theirs["results"] != [r for r in stored(fan, "watchlist_nn")[:100]]
-    assert card_ids(client.get(PAGE).content.decode()) == stored(charlie, "watchlist_nn")[:24]
+    assert [r["mal_id"] for r in theirs["results"]] == stored(charlie, DEFAULT)[:100]
+    assert theirs["results"] != [r for r in stored(fan, DEFAULT)[:100]]
+    assert card_ids(client.get(PAGE).content.decode()) == stored(charlie, DEFAULT)[:24]
     # Acting on a card changes only the actor's own list.
-    target = stored(fan, "watchlist_nn")[0]
+    target = stored(fan, DEFAULT)[0]
     client.post(f"{PAGE}{target}/", {"action": "not_interested"})
     assert not ListEntry.objects.filter(user=fan, anime_id=target).exists()
     assert ListEntry.objects.get(user=charlie, anime_id=target).not_interested
@@ -279,7 +283,7 @@ def test_api_token_reads_the_tokens_owner_only(fan, client):
 
     _, key = api_token_create(user=fan, name="script")
     body = client.get(API, {"limit": 3}, HTTP_AUTHORIZATION=f"Token {key}").json()
-    assert [r["mal_id"] for r in body["results"]] == stored(fan, "watchlist_nn")[:3]
+    assert [r["mal_id"] for r in body["results"]] == stored(fan, DEFAULT)[:3]
 
 
 def test_schema_documents_the_endpoint_with_examples(client):

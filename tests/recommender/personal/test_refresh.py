@@ -13,6 +13,7 @@ from accounts.services import list_entry_set
 from catalog.franchises import franchise_index
 from labeling.models import Label
 from recommender import personal_services
+from recommender.ml.registry import ENGINES
 from recommender.models import RecommendationRefresh, UserRecommendation
 from recommender.personal_services import (
     recommendations_refresh_execute,
@@ -26,7 +27,6 @@ from .conftest import BEBOP, CODE_GEASS, DEATH_NOTE, FAST, FMA_B, STEINS_GATE
 
 pytestmark = pytest.mark.django_db
 Status = RecommendationRefresh.Status
-ENGINES = ("knn_baseline", "watchlist_nn")
 
 
 def rate(user, mal_id, score=None, status="completed", **extra):
@@ -77,7 +77,8 @@ def test_plan_to_watch_section_ranks_the_list_by_the_engine(fan):
         )
         assert sorted(r.anime_id for r in rows) == sorted(plan)
         scores = [r.score for r in sorted(rows, key=lambda r: r.rank)]
-        assert scores == sorted(scores, reverse=True)
+        ranked = [s for s in scores if s is not None]  # titles it did not rank come last
+        assert scores[: len(ranked)] == sorted(ranked, reverse=True)
 
 
 def test_cards_are_franchise_entry_points_one_per_franchise(fan):
@@ -243,3 +244,17 @@ def test_a_hybrids_contributions_decide_which_reasons_come_first():
     first_liked = _card_reasons(components=["ease", "watchlist_nn"], **args)
     assert [r["kind"] for r in first_liked] == ["liked", "community"]
     assert first_liked[0]["titles"] == [{"mal_id": 1, "title": "Cowboy Bebop"}]
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_every_served_engines_cards_say_why_in_words(fan, engine):
+    from recommender.reasons import reasons_text
+
+    user_recommendations_compute(user=fan)
+    rows = list(UserRecommendation.objects.filter(user=fan, engine=engine).order_by("rank")[:30])
+    assert len(rows) == 30
+    assert all(reasons_text(r.reasons) for r in rows)
+    named = {
+        t["mal_id"] for r in rows for x in r.reasons if x["kind"] == "liked" for t in x["titles"]
+    }
+    assert named and named <= {BEBOP, FMA_B}  # only titles the member liked

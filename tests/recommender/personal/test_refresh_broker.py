@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from accounts.models import ListEntry
 from catalog.franchises import franchise_index_invalidate
-from recommender import selectors
+from recommender import selectors as serving
 from recommender.models import RecommendationRefresh, UserRecommendation
 from recommender.personal_services import recommendations_refresh_request
 from recommender.tasks import refresh_user_recommendations_task
@@ -27,7 +27,7 @@ def test_a_refresh_delivered_twice_runs_once_on_a_real_worker(
     settings.MODEL_DIR = trained_models
     settings.RECOMMENDATIONS_REFRESH_DELAY_SECONDS = 0
     settings.RECOMMENDATIONS_STORED_PER_ENGINE = 50
-    selectors._cache.clear()
+    serving._cache.clear()
     call_command("import_catalog", str(mini_data_dir), "--no-progress")
     franchise_index_invalidate()
     alice = django_user_model.objects.create_user("alice", "a@example.com", "pw-alice-123")
