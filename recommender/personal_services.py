@@ -42,7 +42,7 @@ from .personal_selectors import (
     personal_inputs,
     taste_liked_features,
 )
-from .selectors import NoModelError, model_load
+from .selectors import NoModelError, all_scores, list_row, model_load, signed_watch_scores
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +80,6 @@ class EngineRanking:
     because: dict = field(default_factory=dict)
 
 
-def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
-    return sp.csr_matrix(
-        (
-            np.asarray(vals, dtype=np.float32),
-            (np.zeros(len(cols), dtype=np.int64), np.asarray(cols, dtype=np.int64)),
-        ),
-        shape=(1, n_items),
-    )
-
-
-def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
-    """(n_items,) float64 scores of every title for one row; the row's titles are NaN."""
-    n_items = row.shape[1]
-    idx, scores = model.recommend(row, n=n_items)
-    out = np.full(n_items, np.nan)
-    out[idx[0]] = scores[0]
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
 def _scored_row(n_items: int, index_of: dict, inputs: PersonalInputs) -> sp.csr_matrix:
     """The "scored" matrix kind: 1-10 where scored, -1 for watched without a score; an
     unscored drop counts as a dislike (as a dislike label does)."""
@@ -109,7 +89,7 @@ def _scored_row(n_items: int, index_of: dict, inputs: PersonalInputs) -> sp.csr_
             values[index_of[m]] = (
                 UNSCORED if m in inputs.positives else float(settings.RECOMMENDER_DISLIKE_MAX_SCORE)
             )
-    return _row(n_items, list(values), list(values.values()))
+    return list_row(n_items, list(values), list(values.values()))
 
 
 def _explained_scores(loaded, row: sp.csr_matrix, depth: int) -> tuple[np.ndarray, dict, dict]:
@@ -143,8 +123,8 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
     components, because = {}, {}
     if spec.matrix == "explicit":
         pairs = [(index_of[m], float(s)) for m, s in inputs.scores.items() if m in index_of]
-        row = _row(n_items, [c for c, _ in pairs], [v for _, v in pairs])
-        scores, fallback = _all_scores(loaded.model, row), not pairs
+        row = list_row(n_items, [c for c, _ in pairs], [v for _, v in pairs])
+        scores, fallback = all_scores(loaded.model, row), not pairs
     elif spec.matrix == "scored":
         row = _scored_row(n_items, index_of, inputs)
         fallback = row.nnz == 0
@@ -152,19 +132,13 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
             depth = EXPLAINED_DEPTH * settings.RECOMMENDATIONS_STORED_PER_ENGINE
             scores, components, because = _explained_scores(loaded, row, depth)
         else:
-            scores = _all_scores(loaded.model, row)
+            scores = all_scores(loaded.model, row)
     else:
         liked = [index_of[m] for m in inputs.positives if m in index_of]
         disliked = [index_of[m] for m in inputs.negatives if m in index_of]
-        row = _row(n_items, liked, [1.0] * len(liked))
-        scores, fallback = _all_scores(loaded.model, row), not liked
-        if disliked:
-            # A watch-list model sees what was watched, not how it was liked: subtract the
-            # lift the disliked titles alone give each title, so they push neighbours down.
-            prior = _all_scores(loaded.model, _row(n_items, [], []))
-            lift = _all_scores(loaded.model, _row(n_items, disliked, [1.0] * len(disliked)))
-            scores = scores - np.nan_to_num(lift - prior, nan=0.0)
-            scores[disliked] = np.nan
+        scores = signed_watch_scores(loaded.model, n_items, liked, disliked)
+        scores[disliked] = np.nan
+        fallback = not liked
     return EngineRanking(
         engine,
         loaded.version,

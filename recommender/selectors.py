@@ -143,7 +143,7 @@ class RecommendationResult:
     ignored_entries: int
 
 
-def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
+def list_row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
     return sp.csr_matrix(
         (
             np.asarray(vals, dtype=np.float32),
@@ -153,7 +153,7 @@ def _row(n_items: int, cols: list[int], vals: list[float]) -> sp.csr_matrix:
     )
 
 
-def _all_scores(model, row: sp.csr_matrix) -> np.ndarray:
+def all_scores(model, row: sp.csr_matrix) -> np.ndarray:
     """Dense (n_items,) float64 scores of every title for one row; titles in the row and
     titles the model cannot score are NaN."""
     n_items = row.shape[1]
@@ -179,7 +179,7 @@ def _detailed_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int):
     return scores, why
 
 
-def _signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
+def signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
     """Scores of a watch-list (binary) model where disliked titles count against.
 
     The model sees which titles were watched, not how they were liked. The lift that the
@@ -187,11 +187,11 @@ def _signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[i
     subtracted from the liked list's scores, so a disliked title pushes its neighbours
     down instead of up.
     """
-    with_liked = _all_scores(model, _row(n_items, liked, [1.0] * len(liked)))
+    with_liked = all_scores(model, list_row(n_items, liked, [1.0] * len(liked)))
     if not disliked:
         return with_liked
-    prior = _all_scores(model, _row(n_items, [], []))
-    lift = _all_scores(model, _row(n_items, disliked, [1.0] * len(disliked))) - prior
+    prior = all_scores(model, list_row(n_items, [], []))
+    lift = all_scores(model, list_row(n_items, disliked, [1.0] * len(disliked))) - prior
     return with_liked - np.nan_to_num(lift, nan=0.0)
 
 
@@ -232,11 +232,11 @@ def recommendations_for_entries(
     if spec.matrix == "scored":
         hidden_n = len(anime_hidden_ids())
         want = min(n_items, 4 * n + len(entries) + hidden_n + SPARE_CARDS)
-        scores, why = _detailed_scores(loaded, _row(n_items, cols, vals), want)
+        scores, why = _detailed_scores(loaded, list_row(n_items, cols, vals), want)
     elif spec.matrix == "explicit":
-        scores = _all_scores(loaded.model, _row(n_items, cols, vals))
+        scores = all_scores(loaded.model, list_row(n_items, cols, vals))
     else:
-        scores = _signed_watch_scores(loaded.model, n_items, liked, disliked)
+        scores = signed_watch_scores(loaded.model, n_items, liked, disliked)
     used = len(cols) + len(liked) + len(disliked)
     # Listed and hidden titles leave the ranking before it is cut at n.
     listed = {int(m) for m, _ in entries}
