@@ -142,6 +142,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL's default random_page_cost (4) models spinning disks and makes it scan
+    # the whole catalog instead of using the trigram index of title search (2-3x slower
+    # searches); 1.1 is the usual value for SSDs and a catalog that fits in memory.
+    # DB_RANDOM_PAGE_COST= (empty) keeps the server's own setting.
+    random_page_cost = env.str("DB_RANDOM_PAGE_COST", default="1.1")
+    if random_page_cost:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            f"-c random_page_cost={float(random_page_cost)}"
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

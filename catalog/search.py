@@ -23,6 +23,12 @@ from .records import NAME_MARK, normalize_name
 
 # pg_trgm's default word_similarity_threshold; the Python version uses the same bar.
 FUZZY_THRESHOLD = 0.6
+# Up to this many matches the name patterns are evaluated once and the count and the page
+# then read the matches by primary key; broader queries ("a") keep the patterns.
+MAX_PINNED_MATCHES = 2000
+# The closest near misses kept, on both databases: plenty for pages of typo matches, and
+# the similarity is then computed for these rows only (the SQLite CASE stays small).
+MAX_FUZZY_MATCHES = 200
 EXACT, WORDS, SUBSTRING, FUZZY = 0, 1, 2, 3
 
 
@@ -52,9 +58,14 @@ def search_ranked(qs: QuerySet, raw_query: str) -> QuerySet:
     if not query:
         return _nothing(qs)
     terms = query.split()
-    strict = qs.filter(_all(terms, lambda t: Q(search_text__contains=t)))
-    if not strict.exists():
+    strict = qs.filter(_all(terms, _term_matches))
+    # One pass over the name index instead of three (the probe, the count, the page):
+    # for multi-word queries each pass walks long trigram posting lists.
+    matches = list(strict.values_list("pk", flat=True)[: MAX_PINNED_MATCHES + 1])
+    if not matches:
         return _fuzzy(qs, query)
+    if len(matches) <= MAX_PINNED_MATCHES:
+        strict = qs.filter(pk__in=matches)
     exact = Q(search_text__contains=f"{NAME_MARK}{query}{NAME_MARK}")
     prefix = Q(search_text__contains=f"{NAME_MARK}{query}")
     return strict.annotate(
@@ -66,6 +77,19 @@ def search_ranked(qs: QuerySet, raw_query: str) -> QuerySet:
         ),
         search_fuzz=Value(0.0, output_field=FloatField()),
     )
+
+
+def _word_start(term: str) -> Q:
+    return Q(search_text__contains=f"{NAME_MARK}{term}") | Q(search_text__contains=f" {term}")
+
+
+def _term_matches(term: str) -> Q:
+    """A query word matches anywhere in a name, except a Latin word of one or two letters
+    ("k" of "k-on", "re" of "re:zero"), which must start a word: as a bare substring it
+    would match most of the catalog (and no trigram index can serve it)."""
+    if len(term) < 3 and term.isascii():
+        return _word_start(term)
+    return Q(search_text__contains=term)
 
 
 def _every_word_starts(qs: QuerySet, terms: list[str]) -> Q:
@@ -81,19 +105,25 @@ def _every_word_starts(qs: QuerySet, terms: list[str]) -> Q:
             .values("pk")
         )
         return Q(pk__in=matching)
-    return _all(
-        terms,
-        lambda t: Q(search_text__contains=f"{NAME_MARK}{t}") | Q(search_text__contains=f" {t}"),
-    )
+    return _all(terms, _word_start)
 
 
 def _fuzzy(qs: QuerySet, query: str) -> QuerySet:
     if connection.vendor == "postgresql":
         # pg_trgm: %> is word_similarity(query, search_text) above the threshold, served
         # by the trigram GIN index.
-        return qs.filter(search_text__trigram_word_similar=query).annotate(
+        similarity = TrigramWordSimilarity(query, "search_text")
+        closest = list(
+            qs.filter(search_text__trigram_word_similar=query)
+            .annotate(similarity=similarity)
+            .order_by("-similarity")
+            .values_list("pk", flat=True)[:MAX_FUZZY_MATCHES]
+        )
+        if not closest:
+            return _nothing(qs)
+        return qs.filter(pk__in=closest).annotate(
             search_tier=Value(FUZZY, output_field=IntegerField()),
-            search_fuzz=-TrigramWordSimilarity(query, "search_text"),
+            search_fuzz=-similarity,
         )
     return _python_fuzzy(qs, query)
 
@@ -137,8 +167,7 @@ def _python_fuzzy(qs: QuerySet, query: str) -> QuerySet:
             scored[mal_id] = similarity
     if not scored:
         return _nothing(qs)
-    # The closest 200 are plenty for a page of near misses and keep the CASE small.
-    scored = dict(sorted(scored.items(), key=lambda kv: -kv[1])[:200])
+    scored = dict(sorted(scored.items(), key=lambda kv: -kv[1])[:MAX_FUZZY_MATCHES])
     return qs.filter(mal_id__in=list(scored)).annotate(
         search_tier=Value(FUZZY, output_field=IntegerField()),
         search_fuzz=Case(

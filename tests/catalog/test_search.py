@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
+from catalog import search
 from catalog.records import normalize_name, search_text_of
 from catalog.search import word_similarity
+
+from .factories import AnimeFactory
 
 # (what people type, the title that must come first)
 REAL_QUERIES = [
@@ -78,3 +82,47 @@ def test_word_similarity_forgives_typos_not_other_titles():
     assert word_similarity("fulmetal alchemist", fma) > 0.8
     assert word_similarity("fullmetal alchemist", fma) == 1.0
     assert word_similarity("cowboy bebop", fma) < 0.2
+
+
+@pytest.mark.django_db
+def test_a_one_or_two_letter_word_must_start_a_word(client):
+    """ "k on" means K-On!, not every title holding a "k" and an "on" somewhere."""
+    AnimeFactory(mal_id=5680, title="K-On!", popularity=200)
+    AnimeFactory(mal_id=1530, title="Kanon", popularity=100)  # "k", then "on" mid-word
+    AnimeFactory(mal_id=31240, title="Re:Zero kara Hajimeru Isekai Seikatsu", popularity=50)
+    AnimeFactory(mal_id=2, title="Bakemonogatari", popularity=10)  # "re"-less, "k" inside
+
+    def found(q):
+        return [r["mal_id"] for r in client.get("/api/anime/", {"q": q}).json()["results"]]
+
+    assert found("k-on") == [5680]
+    assert found("re zero") == [31240]
+    assert found("kanon") == [1530]  # three letters and more still match inside words
+
+
+@pytest.mark.django_db
+def test_broad_queries_rank_and_count_like_pinned_ones(client, monkeypatch):
+    """Up to MAX_PINNED_MATCHES the matches are read once and pinned by key; above it the
+    name patterns stay in the query. Both must give the same page and count."""
+    for n in range(6):
+        AnimeFactory(mal_id=900 + n, title=f"Gate {n}", popularity=10 + n)
+    AnimeFactory(mal_id=950, title="Gate", popularity=99)
+
+    def page(q):
+        body = client.get("/api/anime/", {"q": q, "page_size": 3}).json()
+        return body["count"], [r["mal_id"] for r in body["results"]]
+
+    pinned = page("gate")
+    monkeypatch.setattr(search, "MAX_PINNED_MATCHES", 2)
+    assert page("gate") == pinned == (7, [950, 900, 901])
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_price_random_reads_for_ssd():
+    """At PostgreSQL's default random_page_cost (4) the planner scans the whole catalog
+    for every searched word instead of using the trigram index (2-3x slower searches)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL connection setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert float(cursor.fetchone()[0]) == 1.1
