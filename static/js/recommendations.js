@@ -73,3 +73,39 @@
   });
   document.documentElement.classList.add("js-recs");
 })();
+
+// While a background refresh is queued or running, ask the API every few seconds how it
+// went; once it is done, offer the new list rather than reloading under the reader.
+(function () {
+  "use strict";
+  var line = document.querySelector("[data-refresh-pending]");
+  if (!line) return;
+  var url = line.getAttribute("data-refresh-pending") + "?limit=1";
+  var waited = 0;
+  function ready(status) {
+    line.textContent = "";
+    var text = status === "failed"
+      ? "The update failed; your next change will try again. "
+      : "Your recommendations are up to date. ";
+    line.appendChild(document.createTextNode(text));
+    var link = document.createElement("a");
+    link.href = window.location.href;
+    link.textContent = status === "failed" ? "Reload" : "Show the new list";
+    line.appendChild(link);
+  }
+  function tick() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (body) {
+        var status = body.refresh && body.refresh.status;
+        if (status === "done" || status === "failed") ready(status);
+        else later();
+      })
+      .catch(later);
+  }
+  function later() {
+    waited += 1;
+    if (waited < 200) window.setTimeout(tick, waited < 20 ? 3000 : 15000);
+  }
+  window.setTimeout(tick, 3000);
+})();

@@ -321,3 +321,19 @@ def test_an_imported_mal_list_becomes_recommendations(
     assert not {BEBOP, FMA_B, DEATH_NOTE} & {r["mal_id"] for r in body["results"]}
     plan = api(client, section="plan_to_watch")
     assert [r["mal_id"] for r in plan["results"]] == [DEATH_NOTE]
+
+
+def test_pending_refresh_is_polled_and_offered_without_a_reload(fan_client, fan):
+    from recommender.models import RecommendationRefresh
+
+    html = fan_client.get(PAGE).content.decode()
+    assert "data-refresh-pending" not in html  # nothing pending after the compute
+
+    RecommendationRefresh.objects.update_or_create(
+        user=fan, defaults={"status": RecommendationRefresh.Status.QUEUED}
+    )
+    html = fan_client.get(PAGE).content.decode()
+    # The script polls the member's own API for the refresh's state.
+    assert f'data-refresh-pending="{API}"' in html
+    assert "Updating with your latest changes" in html
+    assert api(fan_client, limit=1)["refresh"]["status"] == "queued"
