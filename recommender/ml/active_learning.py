@@ -175,17 +175,11 @@ def select_queue(
         X = features.matrix if rows is None else features.matrix[rows]
         lab = np.flatnonzero(np.asarray(labeled, dtype=bool).ravel())
         top = information_order(X, proba, lab, candidates, n_exploit)
-        picked = [(int(candidates[i]), "uncertainty") for i in top]
-        if n_explore:
-            rest = np.setdiff1d(candidates, candidates[top], assume_unique=True)
-            extra = rng.choice(rest, size=min(n_explore, len(rest)), replace=False)
-            picked += [(int(r), "exploration") for r in extra]
-        return picked
-    if n_exploit < len(candidates):
+    elif n_exploit < len(candidates):
         top = np.argpartition(-score, n_exploit - 1)[:n_exploit] if n_exploit else np.empty(0, int)
+        top = top[np.argsort(-score[top], kind="stable")]
     else:
-        top = np.arange(len(candidates))
-    top = top[np.argsort(-score[top], kind="stable")]
+        top = np.argsort(-score, kind="stable")
     picked = [(int(candidates[i]), "uncertainty") for i in top]
     if n_explore:
         rest = np.setdiff1d(candidates, candidates[top], assume_unique=True)
