@@ -33,6 +33,12 @@ Timings: ``train_s_per_user_200_labels`` is the median over the simulated users 
 least 200 labeled titles of one ``fit`` on 200 of them plus scoring the whole catalog;
 ``queue_ms`` is the median time of one 20-title :func:`select_queue` page over the whole
 catalog. The machine is shared, so timings are noisy; AP is deterministic.
+
+Development flags (the defaults are the protocol above): ``--query`` runs the
+``uncertainty`` and ``cold_start`` arms with another :func:`select_queue` strategy (e.g.
+``information``), ``--strategies`` and ``--designs`` run fewer arms, and ``--user-seed``
+draws another 40 users (the community features are refitted without them), to check that
+an idea found on seed 0 holds on users it was not tuned on.
 """
 
 from __future__ import annotations
@@ -139,6 +145,7 @@ def simulate(
                 rng=rng,
                 features=features,
                 rows=pool_rows,
+                labeled=labeled,
             )
             batch = np.array([r for r, _ in picked], dtype=np.int64)
         labeled[batch] = True
@@ -153,13 +160,17 @@ def run_design(
     cold_rank: np.ndarray,
     splits: dict[int, tuple],
     params: dict,
+    strategies: tuple[str, ...] = STRATEGIES,
+    query: str = "uncertainty",
 ) -> dict:
     result: dict = {}
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         per_user = []
         fallbacks = 0
         for i, (_, split) in enumerate(sorted(splits.items())):
-            aps, fb = simulate(features, prior, cold_rank, split, strategy, params, seed=i)
+            aps, fb = simulate(
+                features, prior, cold_rank, split, strategy, params, seed=i, query=query
+            )
             per_user.append([aps[s] for s in STEPS])
             fallbacks += fb
         mean = np.mean(per_user, axis=0)
@@ -204,17 +215,41 @@ def labels_to_reach(curve: dict[str, float], target: float) -> int | None:
     return None
 
 
+def dev_report(results: dict, strategies: tuple[str, ...], base_rate: float, args) -> None:
+    """A development run (not the protocol): the curves that ran, no timings."""
+    print(f"\nDEV run (query {args.query}, user seed {args.user_seed}), base rate {base_rate:.3f}")
+    for design, res in results.items():
+        for strat in strategies:
+            print(
+                f"{design:9s} {strat:11s} " + " ".join(f"{res[strat][str(s)]:.4f}" for s in STEPS)
+            )
+        if {"uncertainty", "random"} <= set(strategies):
+            reach = labels_to_reach(res["uncertainty"], res["random"]["100"])
+            print(f"{design}: uncertainty labels to reach random's AP@100: {reach}")
+    if args.json:
+        dev = {"query": args.query, "user_seed": args.user_seed, "base_rate": base_rate}
+        Path(args.json).write_text(json.dumps({"dev": dev, **results}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--query", default="uncertainty", choices=al.STRATEGIES[:-1])
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--designs", default="ours,reference")
+    parser.add_argument("--user-seed", type=int, default=0)
     args = parser.parse_args()
+    strategies = tuple(s for s in args.strategies.split(",") if s)
+    designs = tuple(d for d in args.designs.split(",") if d)
+    if set(strategies) - set(STRATEGIES) or set(designs) - {"ours", "reference"}:
+        parser.error("unknown strategy or design")
     data = Path(args.data)
 
     t_start = time.perf_counter()
     catalog = pd.read_csv(data / "catalog.csv")
     ratings = pd.read_csv(data / "ratings.csv.gz")
-    users = pick_users(ratings)
+    users = pick_users(ratings, seed=args.user_seed)
     community = ratings[~ratings["user_id"].isin(users)]
 
     t0 = time.perf_counter()
@@ -239,10 +274,19 @@ def main() -> None:
         labeled[int(user)] = (rows, y)
     base_rate = float(np.mean([s[3].mean() for s in splits.values()]))
 
+    arms = {"ours": (ours, {}), "reference": (ref, REFERENCE_PARAMS)}
     results = {
-        "ours": run_design("ours", ours, prior, cold_rank, splits, {}),
-        "reference": run_design("reference", ref, prior, cold_rank, splits, REFERENCE_PARAMS),
+        d: run_design(d, *arms[d][:1], prior, cold_rank, splits, arms[d][1], strategies, args.query)
+        for d in designs
     }
+    if (strategies, designs, args.query, args.user_seed) != (
+        STRATEGIES,
+        ("ours", "reference"),
+        "uncertainty",
+        0,
+    ):
+        dev_report(results, strategies, base_rate, args)
+        return
     train_ours = time_training(ours, labeled, {})
     train_ref = time_training(ref, labeled, REFERENCE_PARAMS)
     queue_ms = time_queue(ours)

@@ -123,3 +123,74 @@ def test_density_on_part_of_the_catalog_uses_the_given_rows(mini_features):
         rows=rows,
     )
     assert sorted(r for r, _ in picked) == [3, 4]
+
+
+def _features(rows: list[list[float]]):
+    import scipy.sparse as sp
+
+    from recommender.ml.taste import CatalogFeatures
+
+    matrix = sp.csr_matrix(np.array(rows, dtype=np.float32))
+    return CatalogFeatures(np.arange(len(rows)), matrix, [f"f{j}" for j in range(len(rows[0]))])
+
+
+def test_information_batch_skips_near_duplicates():
+    # Rows 0 and 1 are the same title twice and the most uncertain; row 2 is different.
+    features = _features([[3, 0], [3, 0], [0, 3], [1, 1]])
+    proba = np.array([0.5, 0.5, 0.6, 0.9])
+    unlabeled = np.zeros(4, dtype=bool)
+    plain = select_queue(proba, np.ones(4, dtype=bool), n=2, exploration=0.0)
+    assert sorted(r for r, _ in plain) == [0, 1]
+    picked = select_queue(
+        proba,
+        np.ones(4, dtype=bool),
+        n=2,
+        strategy="information",
+        exploration=0.0,
+        features=features,
+        labeled=unlabeled,
+    )
+    rows = sorted(r for r, _ in picked)
+    assert rows in ([0, 2], [1, 2])
+    assert {reason for _, reason in picked} == {"uncertainty"}
+
+
+def test_information_prefers_titles_unlike_the_labeled_ones():
+    # Equally uncertain candidates 1 and 2; row 0 (labeled) already covers row 1's features.
+    features = _features([[2, 0], [2, 0], [0, 2]])
+    proba = np.array([0.5, 0.5, 0.5])
+    labeled = np.array([True, False, False])
+    picked = select_queue(
+        proba,
+        ~labeled,
+        n=1,
+        strategy="information",
+        exploration=0.0,
+        features=features,
+        labeled=labeled,
+    )
+    assert picked == [(2, "uncertainty")]
+
+
+def test_information_keeps_queue_rules(mini_features):
+    n = mini_features.matrix.shape[0]
+    rng = np.random.default_rng(0)
+    proba = rng.random(n)
+    labeled = rng.random(n) < 0.02
+    eligible = ~labeled & (rng.random(n) > 0.3)
+    picked = select_queue(
+        proba,
+        eligible,
+        n=20,
+        strategy="information",
+        exploration=0.1,
+        features=mini_features,
+        labeled=labeled,
+        rng=rng,
+    )
+    rows = [r for r, _ in picked]
+    assert len(rows) == 20 == len(set(rows))
+    assert eligible[rows].all()
+    assert [reason for _, reason in picked].count("exploration") == 2
+    with pytest.raises(ValueError, match="information"):
+        select_queue(proba, eligible, n=5, strategy="information", features=mini_features)
