@@ -164,19 +164,28 @@ def all_scores(model, row: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def _detailed_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int):
-    """Scores of the ``want`` best titles (NaN elsewhere) and, per MAL id, the ranker's
-    component contributions and the listed titles that point most to it."""
-    top = loaded.model.recommend_detailed(row, n=want)
+def _ranked_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int, exclude: list[int]):
+    """Scores of the ranker's ``want`` best titles (NaN elsewhere), and the ranking to
+    explain the picked ones from. ``exclude``: item indices left out inside the ranking
+    (hidden titles)."""
+    ranking = loaded.model.rank(row, n=want, exclude=exclude)
     scores = np.full(row.shape[1], np.nan)
-    scores[top.indices[0]] = top.scores[0]
+    scores[ranking.indices[0]] = ranking.scores[0]
     scores[~np.isfinite(scores)] = np.nan
-    why = {}
-    for pos, i in enumerate(top.indices[0].tolist()):
-        contributions = dict(zip(top.groups, top.contributions[0, pos].tolist(), strict=True))
-        because = [int(loaded.item_ids[b]) for b in top.because[0, pos] if b >= 0]
-        why[int(loaded.item_ids[i])] = (contributions, because)
-    return scores, why
+    return scores, ranking
+
+
+def _explain_picks(loaded: LoadedModel, ranking, items: list[Recommendation]) -> None:
+    """Each picked card's component contributions and the listed titles that point most
+    to it ("because you liked ..."), computed for the picks only."""
+    position = {int(loaded.item_ids[i]): p for p, i in enumerate(ranking.indices[0].tolist())}
+    picked = [item for item in items if item.anime.mal_id in position]
+    if not picked:
+        return
+    top = ranking.explain(0, [position[item.anime.mal_id] for item in picked])
+    for k, item in enumerate(picked):
+        item.contributions = dict(zip(top.groups, top.contributions[0, k].tolist(), strict=True))
+        item.because = [int(loaded.item_ids[b]) for b in top.because[0, k] if b >= 0]
 
 
 def signed_watch_scores(model, n_items: int, liked: list[int], disliked: list[int]):
@@ -228,27 +237,36 @@ def recommendations_for_entries(
             disliked.append(idx)
         else:
             liked.append(idx)
-    why: dict[int, tuple[dict, list[int]]] = {}
-    if spec.matrix == "scored":
-        hidden_n = len(anime_hidden_ids())
-        want = min(n_items, 4 * n + len(entries) + hidden_n + SPARE_CARDS)
-        scores, why = _detailed_scores(loaded, list_row(n_items, cols, vals), want)
-    elif spec.matrix == "explicit":
-        scores = all_scores(loaded.model, list_row(n_items, cols, vals))
-    else:
-        scores = signed_watch_scores(loaded.model, n_items, liked, disliked)
-    used = len(cols) + len(liked) + len(disliked)
-    # Listed and hidden titles leave the ranking before it is cut at n.
+    hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
     listed = {int(m) for m, _ in entries}
     listed_rows = [loaded.index_of[m] for m in listed if m in loaded.index_of]
-    scores[listed_rows] = np.nan
-    hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
-    scores[hidden] = np.nan
-    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
-    order = order[: int(np.isfinite(scores).sum())]
-    items = _pick(loaded.item_ids, order, scores, n, listed=listed)
-    for item in items:
-        item.contributions, item.because = why.get(item.anime.mal_id, (None, None))
+
+    def ranked(scores: np.ndarray) -> list[Recommendation]:
+        # Listed and hidden titles leave the ranking before it is cut at n.
+        scores[listed_rows] = np.nan
+        scores[hidden] = np.nan
+        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+        order = order[: int(np.isfinite(scores).sum())]
+        return _pick(loaded.item_ids, order, scores, n, listed=listed)
+
+    if spec.matrix == "scored":
+        # The ranker leaves listed and hidden titles out itself and explains only its
+        # top: 4n covers the franchise cards that one card stands for, and a list whose
+        # top collapses into fewer than n cards asks again, deeper.
+        row = list_row(n_items, cols, vals)
+        want = min(n_items, 4 * n + SPARE_CARDS)
+        while True:
+            scores, ranking = _ranked_scores(loaded, row, want, hidden)
+            items = ranked(scores)
+            if len(items) >= n or want >= n_items:
+                break
+            want = min(n_items, want * 4)
+        _explain_picks(loaded, ranking, items)
+    elif spec.matrix == "explicit":
+        items = ranked(all_scores(loaded.model, list_row(n_items, cols, vals)))
+    else:
+        items = ranked(signed_watch_scores(loaded.model, n_items, liked, disliked))
+    used = len(cols) + len(liked) + len(disliked)
     return RecommendationResult(
         engine, loaded.version, items, used_entries=used, ignored_entries=len(entries) - used
     )

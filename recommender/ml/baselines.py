@@ -16,6 +16,7 @@ Models that score from the row alone (popularity, EASE) ignore it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def _batched_top_n(
     if not parts:
         return np.zeros((0, n), np.int64), np.zeros((0, n), np.float32)
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once: a fresh
+    ``threadpool_limits`` rescans every shared library (~5 ms per served request)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _binary(user_items: sp.csr_matrix) -> sp.csr_matrix:
@@ -243,9 +253,7 @@ class ALS:
         out[known] = self.model.user_factors[users[known]]
         new = np.flatnonzero(~known)
         if len(new):
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(1, "blas"):
+            with _blas_controller().limit(limits=1, user_api="blas"):
                 out[new] = self.model.recalculate_user(new, x[new])
         return out
 

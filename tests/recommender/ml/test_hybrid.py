@@ -180,3 +180,26 @@ def test_offline_protocol_feeds_scores_and_unscored(mini_topn):
     res = evaluate_topn(model, train, test, kind="scored", users=users)
     assert set(np.unique(model.components.knn.user_items_.data)) <= set(range(1, 11))
     assert res["n_users"] == 60 and 0.05 < res["ndcg@10"] <= 1.0
+
+
+def test_excluded_titles_leave_the_ranking_and_n_still_come(model, lists):
+    full, _ = model.recommend(lists[:5], n=20)
+    hidden = np.unique(full[:, :10])  # every row's best ten, hidden
+    idx, _ = model.recommend(lists[:5], n=20, exclude=hidden)
+    assert (idx >= 0).all() and not set(idx.ravel()) & set(hidden.tolist())
+    for row in range(5):
+        assert len(set(idx[row])) == 20
+
+
+def test_a_ranking_explains_the_picked_titles_as_the_detailed_call_does(model, lists):
+    """Serving explains only the cards it keeps; the figures are those of explaining all."""
+    rows = lists[3:4]
+    detailed = model.recommend_detailed(rows, n=30)
+    ranking = model.rank(rows, n=30)
+    np.testing.assert_array_equal(ranking.indices, detailed.indices)
+    picked = np.array([0, 4, 5, 17, 29])
+    some = ranking.explain(0, picked)
+    np.testing.assert_array_equal(some.indices[0], detailed.indices[0, picked])
+    np.testing.assert_allclose(some.contributions[0], detailed.contributions[0, picked], atol=1e-5)
+    np.testing.assert_array_equal(some.because[0], detailed.because[0, picked])
+    assert some.base_value == pytest.approx(detailed.base_value)
