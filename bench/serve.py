@@ -92,12 +92,55 @@ def user_lists(data: Path, users: int, seed: int) -> list[list[dict]]:
     lists: dict[str, list[dict]] = {}
     with opener(path, "rt", newline="") as fh:
         for row in csv.DictReader(fh):
+            score = int(row["rating"])  # -1: watched, not scored -> null in the API
             lists.setdefault(row["user_id"], []).append(
-                {"mal_id": int(row["anime_id"]), "score": int(row["rating"])}
+                {"mal_id": int(row["anime_id"]), "score": score if score > 0 else None}
             )
     names = sorted(lists)
     random.Random(seed).shuffle(names)
     return [lists[n] for n in names[:users]]
+
+
+MEMBERS_SCRIPT = """
+import json, sys
+from django.contrib.auth import get_user_model
+from accounts.models import ListEntry
+from accounts.services import api_token_create
+from catalog.models import Anime
+from recommender.personal_services import recommendations_refresh_request
+
+lists = json.load(open(sys.argv[-1]))
+known = set(Anime.objects.values_list("mal_id", flat=True))
+keys = []
+for i, entries in enumerate(lists):
+    user, created = get_user_model().objects.get_or_create(username=f"bench-member-{i}")
+    if created:
+        ListEntry.objects.bulk_create(
+            ListEntry(user=user, anime_id=e["mal_id"], status="completed",
+                      score=e["score"])
+            for e in entries if e["mal_id"] in known
+        )
+    # No broker in the bench environment: the refresh runs here, in-process.
+    recommendations_refresh_request(user_id=user.pk, trigger="bench")
+    keys.append(api_token_create(user=user, name="bench serve")[1])
+print(json.dumps(keys))
+"""
+
+
+def member_tokens(env: dict, var_dir: Path, lists: list[list[dict]]) -> list[str]:
+    """One signed-up member per list (their list imported, recommendations stored by a
+    refresh, as after a MAL import) and an API token each."""
+    path = var_dir / "member_lists.json"
+    path.write_text(json.dumps(lists))
+    script = var_dir / "members.py"
+    script.write_text(MEMBERS_SCRIPT)
+    out = _manage(
+        env,
+        "shell",
+        "-c",
+        f"import sys; sys.argv.append({str(path)!r}); exec(open({str(script)!r}).read())",
+    )
+    return json.loads(out.strip().splitlines()[-1])
 
 
 class Server:
@@ -155,6 +198,7 @@ def drive(
     n: int,
     concurrency: int,
     headers: dict[str, str],
+    per_request: list[dict[str, str]] | None = None,
 ) -> dict:
     """Send exactly ``n`` requests from ``concurrency`` keep-alive connections (closed
     loop: each sends its next request when the previous answer is read)."""
@@ -172,6 +216,8 @@ def drive(
                 break
             body = bodies[i % len(bodies)]
             hdrs = {**headers, **({"Content-Type": "application/json"} if body else {})}
+            if per_request:
+                hdrs.update(per_request[i % len(per_request)])
             started = time.perf_counter()
             try:
                 conn.request(method, paths[i % len(paths)], body=body, headers=hdrs)
@@ -235,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--header", action="append", default=[], help="extra 'Name: value' header (auth)"
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=0,
+        help="sign up this many members (real lists, stored recommendations, a token each) "
+        "and drive GET /api/me/recommendations/ as them, rotating",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="where to write the results")
     args = parser.parse_args(argv)
@@ -248,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # The load comes from one loopback address and a few members: measure the
+        # serving cost, not the throttles (their 429s are tested in the suite).
+        "RECOMMENDATIONS_ANON_RATE": "1000000/minute",
+        "API_ME_THROTTLE_RATE": "1000000/minute",
     }
     env.pop("CELERY_BROKER_URL", None)
     _ensure_database(args.database_url)
@@ -256,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     headers = {k.strip(): v.strip() for k, v in headers.items()}
 
     lists = user_lists(args.data, args.users, args.seed)
+    member_headers = None
+    if args.members:
+        print(f"signing up {args.members} members ...", file=sys.stderr)
+        keys = member_tokens(env, args.var_dir, lists[: args.members])
+        member_headers = [{"Authorization": f"Bearer {k}"} for k in keys]
+        args.method, args.endpoint = "GET", "/api/me/recommendations/"
     if args.method == "POST":
         bodies: list[bytes | None] = [
             json.dumps({"engine": args.engine, "n": args.n, "entries": e}).encode() for e in lists
@@ -273,10 +336,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.wait_ready()
         # Every worker loads its model and the franchise index before measuring.
-        drive(args.port, args.method, paths, bodies, args.warmup, args.workers * 2, headers)
+        drive(
+            args.port,
+            args.method,
+            paths,
+            bodies,
+            args.warmup,
+            args.workers * 2,
+            headers,
+            member_headers,
+        )
         drive(args.port, "GET", catalog_paths, [None], args.warmup, args.workers * 2, headers)
         recs = drive(
-            args.port, args.method, paths, bodies, args.requests, args.concurrency, headers
+            args.port,
+            args.method,
+            paths,
+            bodies,
+            args.requests,
+            args.concurrency,
+            headers,
+            member_headers,
         )
         catalog = drive(
             args.port, "GET", catalog_paths, [None], args.requests, args.concurrency, headers
@@ -293,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "engine": args.engine,
             "n": args.n,
-            "users": len(lists),
+            "users": args.members or len(lists),
             "mean_list_length": round(statistics.fmean(len(e) for e in lists), 1),
             "requests": args.requests,
             "concurrency": args.concurrency,
