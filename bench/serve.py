@@ -274,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default="/api/recommendations/")
     parser.add_argument("--method", default="POST", choices=["POST", "GET"])
     parser.add_argument(
-        "--engine", default="watchlist_nn", help="engine named in POST bodies (and trained)"
+        "--engine",
+        default="hybrid",
+        help="engine named in POST bodies (and trained); the API default",
     )
     parser.add_argument("--n", type=int, default=20, help="titles asked per request")
     parser.add_argument("--users", type=int, default=500, help="distinct users' lists to send")
