@@ -15,16 +15,21 @@ Components (each fitted on the same rows, each scoring a user from their list al
 
 For every user the candidates are the union of each collaborative component's top titles;
 each (user, candidate) row carries the components' scores, their ranks among all unseen
-titles and per-user standardised scores, plus what is known about the user (list length,
-scored titles, mean score, dislikes) and about the title (popularity, mean score), so the
-ranker can learn to lean on popularity for short lists and on the collaborative models
-for long ones.
+titles and per-user standardised scores, how strongly the user's own titles (and their
+favourites) link to it one by one in EASE's weights, plus what is known about the user
+(list length, scored titles, mean score, dislikes) and about the title (popularity, mean
+score), so the ranker can learn to lean on popularity for short lists and on the
+collaborative models for long ones.
 
 Training never touches the rows it is evaluated on: ``fit`` holds out 20 % of the
 positives of each user of its *own* input (``validation_seed``), fits the components on
 the rest, trains the LightGBM lambdarank model to put the held-out titles first (early
 stopping on a fifth of those users), records validation NDCG@10 of the hybrid and of each
-component on the same users, and then refits the components on all rows. Serving is one
+component on the same users, and then refits the components on all rows. The two fits
+are needed: components fitted on every row have learnt the held-out titles, so their
+scores for them would teach the ranker to trust them far more than it should for a
+title the user has not listed; and serving from the first fit would drop a fifth of
+every user's titles from the models. Serving is one
 pass per batch of lists, with per-component contributions (LightGBM's SHAP values
 summed per component) and, for each title, the user's own titles that point to it most.
 """
@@ -275,13 +280,14 @@ class HybridRanker:
         dislike_weight: float = 1.0,
         validation_fraction: float = 0.2,
         validation_seed: int = 2,
-        ranker_users: int | None = 3000,
+        ranker_users: int | None = None,
         n_estimators: int = 400,
         learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 100,
+        num_leaves: int = 15,
+        min_child_samples: int = 400,
         early_stopping_rounds: int = 40,
         random_state: int = 0,
+        link_features: bool = True,
         side_scorers: Sequence[SideScorer] = (),
     ) -> None:
         self.ease_lam = ease_lam
@@ -299,6 +305,7 @@ class HybridRanker:
         self.min_child_samples = min_child_samples
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
+        self.link_features = link_features
         self.side_scorers = list(side_scorers)
         self.components: Components | None = None
         self.booster = None
@@ -322,6 +329,7 @@ class HybridRanker:
         "min_child_samples",
         "early_stopping_rounds",
         "random_state",
+        "link_features",
     )
 
     # -- components ----------------------------------------------------------------
@@ -435,6 +443,8 @@ class HybridRanker:
         cols["user_mean_score"] = mean[rows]
         cols["user_score_std"] = np.where(n_scored > 1, std, np.nan)[rows]
         cols["user_disliked_fraction"] = (n_disliked / np.maximum(n_scored, 1))[rows]
+        if self.link_features:
+            cols.update(_link_features(comp.ease.B, x, rows, items))
         names = list(cols)
         feats = np.column_stack([np.asarray(cols[k], dtype=np.float32) for k in names])
         return rows, items, feats, names
@@ -444,7 +454,6 @@ class HybridRanker:
     def fit(self, user_items: sp.csr_matrix) -> HybridRanker:
         """Learn the ranker on a validation split of ``user_items``, then refit the
         components on all of it. See the module docstring."""
-        import lightgbm as lgb
 
         x = sp.csr_matrix(user_items, dtype=np.float32)
         x.eliminate_zeros()
@@ -457,7 +466,14 @@ class HybridRanker:
         fit_rows, held = holdout_positives(x, self.validation_fraction, seed=self.validation_seed)
         if len(held) < 10:
             raise ValueError("too few users with 5+ liked titles to train the ranker")
-        comp = self._fit_components(fit_rows)
+        self._fit_ranker(self._fit_components(fit_rows), fit_rows, held)
+        self.components = self._fit_components(x)
+        return self
+
+    def _fit_ranker(self, comp: Components, fit_rows: sp.csr_matrix, held: dict) -> None:
+        """Train the booster on components fitted to ``fit_rows``, ``held`` the labels."""
+        import lightgbm as lgb
+
         rng = np.random.default_rng(self.random_state)
         users = np.array(sorted(held), dtype=np.int64)
         if self.ranker_users is not None and len(users) > self.ranker_users:
@@ -497,9 +513,6 @@ class HybridRanker:
         # The stopping users told us how many rounds generalise; train on every
         # validation user for that many.
         self.booster = lgb.train(params, dataset(np.ones(len(rows), bool)), num_boost_round=best)
-        del comp, fit_rows
-        self.components = self._fit_components(x)
-        return self
 
     def _monotone(self) -> list[int]:
         """+1 / -1: the ranker's score may only rise / fall with the feature.
@@ -764,7 +777,8 @@ class HybridRanker:
             )
             for n in meta["side"]
         ]
-        model = cls(**meta["config"], side_scorers=side)
+        # Artifacts from before the link features were trained without them.
+        model = cls(**{"link_features": False, **meta["config"]}, side_scorers=side)
         model.n_items = int(meta["n_items"])
         model.feature_names = list(meta["feature_names"])
         model.validation_ = meta.get("validation", {})
@@ -782,6 +796,41 @@ class HybridRanker:
         )
         model.booster = lgb.Booster(model_str=(directory / "ranker.txt").read_text())
         return model
+
+
+def _link_features(
+    ease_b: np.ndarray, x: sp.csr_matrix, rows: np.ndarray, items: np.ndarray
+) -> dict[str, np.ndarray]:
+    """How the candidate hangs together with the user's own titles, title by title.
+
+    The EASE score sums every liked title's weight; one strong link (a sequel, a
+    near-twin) and the links from the user's favourites are lost in that sum.
+    ``ease_link_max``: the largest weight from a liked title; ``ease_link_fav``: the
+    largest from the user's top-scored titles (score >= their 90th percentile, or the
+    liked ones when nothing is scored); ``ease_link_share``: share of the liked titles
+    with a positive weight towards it.
+    """
+    liked, _, _ = split_signals(x)
+    link_max = np.zeros(len(rows), dtype=np.float32)
+    link_fav = np.zeros(len(rows), dtype=np.float32)
+    share = np.zeros(len(rows), dtype=np.float32)
+    bounds = np.searchsorted(rows, np.arange(x.shape[0] + 1))  # rows is sorted
+    for r in range(x.shape[0]):
+        sel = slice(bounds[r], bounds[r + 1])
+        lo, hi = liked.indptr[r], liked.indptr[r + 1]
+        if lo == hi or sel.start == sel.stop:
+            continue
+        mine = liked.indices[lo:hi]
+        w = ease_b[np.ix_(mine, items[sel])]  # (liked, candidates)
+        link_max[sel] = w.max(axis=0)
+        share[sel] = (w > 0).mean(axis=0)
+        vals = x[r, mine].toarray().ravel()
+        scored = vals >= 1
+        fav = np.ones(len(mine), dtype=bool)
+        if scored.any():
+            fav = vals >= np.percentile(vals[scored], 90)
+        link_fav[sel] = w[fav].max(axis=0)
+    return {"ease_link_max": link_max, "ease_link_fav": link_fav, "ease_link_share": share}
 
 
 def _als_from_arrays(path: Path, config: dict):

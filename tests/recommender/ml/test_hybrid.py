@@ -11,6 +11,7 @@ from recommender.ml.evaluation import engines, evaluate_topn
 from recommender.ml.hybrid import (
     ContentScorer,
     HybridRanker,
+    _link_features,
     holdout_positives,
     split_signals,
 )
@@ -70,6 +71,23 @@ def test_split_signals_low_scores_are_dislikes_and_unscored_are_likes():
     assert disliked.indices.tolist() == [0, 1]
     assert watched.indices.tolist() == [0, 1, 2, 3, 4]
     assert x.nnz == 5  # the input is left as it was
+
+
+def test_link_features_take_the_strongest_link_and_the_favourites_link():
+    """Hand-made weights: user 0 liked 0 (scored 10) and 1 (scored 6), disliked 2;
+    user 1 listed nothing scored, only unscored completions of 1 and 2."""
+    b = np.zeros((5, 5), dtype=np.float32)
+    b[0, 3], b[1, 3], b[2, 3] = 0.2, 0.5, 0.9  # the disliked title's link must not count
+    b[0, 4], b[1, 4] = -0.1, 0.3
+    b[2, 4] = 0.4
+    x = sp.csr_matrix(
+        np.array([[10, 6, 2, 0, 0], [0, -1, -1, 0, 0]], dtype=np.float32), dtype=np.float32
+    )
+    rows, items = np.array([0, 0, 1, 1]), np.array([3, 4, 3, 4])
+    f = _link_features(b, x, rows, items)
+    np.testing.assert_allclose(f["ease_link_max"], [0.5, 0.3, 0.9, 0.4])
+    np.testing.assert_allclose(f["ease_link_fav"], [0.2, -0.1, 0.9, 0.4])  # user 0: title 0
+    np.testing.assert_allclose(f["ease_link_share"], [1.0, 0.5, 1.0, 1.0])
 
 
 def test_recommend_excludes_listed_titles_and_is_deterministic(model, lists):
