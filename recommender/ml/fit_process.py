@@ -85,7 +85,7 @@ def fit_in_subprocess(
     last = _last_line(job_dir / "stderr.log")
     if code == MEMORY_EXIT:
         raise FitOutOfMemory(
-            f"out of memory: the fit of {engine} needed more than its cap of "
+            f"out of memory: training {engine} needed more than its cap of "
             f"{memory_limit_mb} MB (TRAINING_MEMORY_LIMIT_MB). {last}".strip()
         )
     if code == -signal.SIGKILL:
