@@ -340,6 +340,10 @@ RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default
 # POST /api/recommendations/ is open to anyone: a per-IP rate (DRF syntax, e.g. 30/minute).
 RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
+# A training run's memory cap in MB (0: none). Set, each fit runs in a child process
+# limited to it (RLIMIT_DATA): running out fails the run ("out of memory") and the
+# previous version keeps serving, instead of the kernel killing the worker.
+TRAINING_MEMORY_LIMIT_MB = env.int("TRAINING_MEMORY_LIMIT_MB", default=0)
 
 # Personal recommendations (recommender.personal_services)
 # Cards stored per member and engine: deep enough that the page's filters still fill a page.

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import shutil
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +25,7 @@ from django.utils import timezone
 
 from animender import runs
 
-from .ml import artifacts
+from .ml import artifacts, fit_process
 from .ml.data import Ratings, ratings_from_frame
 from .models import TrainingRun
 
@@ -134,6 +137,10 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
             version, metrics = _train_and_publish(run, spec)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        if fit_process.is_allocation_failure(exc) and not isinstance(
+            exc, fit_process.FitOutOfMemory
+        ):
+            error = f"Out of memory while training in the worker: {error}"
         runs.run_finish(TrainingRun, run.pk, state=TrainingRun.State.FAILED, error=error)
         log.error("training run %s failed:\n%s", run.pk, traceback.format_exc())
     else:
@@ -156,30 +163,63 @@ def _train_and_publish(run: TrainingRun, spec) -> tuple[str, dict]:
             "no training data: import community ratings first (manage.py import_ratings)"
         )
     ratings, matrix = _training_matrix(ratings_from_frame(frame), spec.matrix)
+    del frame  # the fit's peak is what matters at 45M rows: keep one copy of the data
     params = {
         **spec.defaults,
         **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
         **run.params,
     }
+    version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
+    # Staged beside the versions (a dot name: never served nor pruned), so publishing
+    # moves the child's files instead of copying a 1 GB model.
+    staging = artifacts.engine_dir(settings.MODEL_DIR, run.engine) / f".fit-{version}"
+    try:
+        fitted, write_model = _fit(run.engine, spec, params, matrix, staging)
+        metrics = {
+            **fitted,
+            "fit_seconds": round(fitted["fit_seconds"], 3),
+            "users": int(ratings.n_users),
+            "items": int(ratings.n_items),
+            "interactions": int(matrix.nnz),
+        }
+        artifacts.publish(
+            settings.MODEL_DIR,
+            run.engine,
+            version,
+            ratings.item_ids,
+            {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
+            write_model,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return version, metrics
+
+
+def _fit(
+    engine: str, spec, params: dict, matrix: sp.csr_matrix, staging: Path
+) -> tuple[dict, Callable[[Path], None]]:
+    """Fit; returns ``fit_seconds`` (and the child's ``peak_rss_mb``, ``data_mb``) and
+    what writes the model into a version's folder.
+
+    With ``TRAINING_MEMORY_LIMIT_MB`` the fit runs in a child process under that cap
+    (:mod:`recommender.ml.fit_process`): running out of memory fails the run with a
+    clear error instead of getting this worker killed.
+    """
+    limit_mb = settings.TRAINING_MEMORY_LIMIT_MB
+    if limit_mb:
+        fitted = fit_process.fit_in_subprocess(
+            engine=engine, params=params, matrix=matrix, job_dir=staging, memory_limit_mb=limit_mb
+        )
+        return fitted, lambda directory: _move_into(staging / "model", directory)
     started = time.perf_counter()
     model = spec.factory(**params).fit(matrix)
-    fit_seconds = time.perf_counter() - started
-    version = f"{timezone.now():%Y%m%dT%H%M%S}-run{run.pk}"
-    metrics = {
-        "fit_seconds": round(fit_seconds, 3),
-        "users": int(ratings.n_users),
-        "items": int(ratings.n_items),
-        "interactions": int(matrix.nnz),
-    }
-    artifacts.publish(
-        settings.MODEL_DIR,
-        run.engine,
-        version,
-        ratings.item_ids,
-        {"engine": run.engine, "params": params, "metrics": metrics, "libraries": _versions()},
-        lambda directory: spec.saver(model, directory),
-    )
-    return version, metrics
+    fitted = {"fit_seconds": time.perf_counter() - started}
+    return fitted, lambda directory: spec.saver(model, directory)
+
+
+def _move_into(source: Path, directory: Path) -> None:
+    for path in source.iterdir():
+        path.rename(directory / path.name)
 
 
 def training_runs_reap_stale() -> list[TrainingRun]:

@@ -44,3 +44,21 @@ def test_growth_exponent_is_the_log_log_slope():
     assert scale.growth_exponent(rows, [2 * r**1.3 for r in rows]) == pytest.approx(1.3)
     assert scale.growth_exponent([5e5], [1.0]) is None
     assert np.isfinite(scale.growth_exponent(rows, [3.0, 2.0, 9.0]))
+
+
+def test_a_stop_under_this_sessions_cap_says_so():
+    rss = {"status": "killed_rss", "reason": "RSS passed 6.0 GB after 40 s"}
+    assert scale.stop_reason(rss, max_rss_gb=6, time_limit_s=1800) == (
+        "RSS passed 6.0 GB after 40 s (the session's cap; the benchmark's limit is 20 GB)"
+    )
+    assert scale.stop_reason(rss, max_rss_gb=20, time_limit_s=1800) == rss["reason"]
+    slow = {"status": "timeout", "reason": "ran past 600 s"}
+    assert "the benchmark's limit is 1800 s" in scale.stop_reason(slow, 20, 600)
+    assert scale.stop_reason(slow, 20, 1800) == "ran past 600 s"
+
+
+def test_every_engine_has_a_matrix_and_a_model():
+    assert "hybrid" in scale.ENGINES
+    for engine in scale.ENGINES:
+        assert scale.MATRIX[engine] in ("explicit", "binary", "scored")
+        assert hasattr(scale._make_model(engine), "fit")

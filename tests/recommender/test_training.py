@@ -135,6 +135,28 @@ def test_failed_training_keeps_serving_the_previous_version(community, settings,
     assert response.json()["version"] == first.version
 
 
+def test_training_past_its_memory_cap_fails_cleanly_and_the_old_model_serves(
+    community, settings, client
+):
+    settings.TRAINING_MEMORY_LIMIT_MB = 4000  # a child process fits: it can publish too
+    first = train("knn_baseline")
+    assert first.state == TrainingRun.State.DONE, first.error
+    assert first.metrics["peak_rss_mb"] > 0
+    settings.TRAINING_MEMORY_LIMIT_MB = 64  # less than Python and numba need to start
+    second = train("knn_baseline")
+    assert second.state == TrainingRun.State.FAILED
+    assert "out of memory" in second.error and "cap of 64 MB" in second.error
+    assert artifacts.current_version(settings.MODEL_DIR, "knn_baseline") == first.version
+    engine_dir = artifacts.engine_dir(settings.MODEL_DIR, "knn_baseline")
+    assert [p.name for p in engine_dir.iterdir() if p.name.startswith(".fit-")] == []
+    response = client.post(
+        "/api/recommendations/",
+        {"engine": "knn_baseline", "entries": WATCHED},
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and response.json()["version"] == first.version
+
+
 def test_training_runs_api_is_staff_only(
     community, client, alice, staff, django_capture_on_commit_callbacks
 ):

@@ -116,6 +116,32 @@ def test_same_seed_same_model():
     np.testing.assert_array_equal(a.score(x[:10]), b.score(x[:10]))
 
 
+def test_example_budget_samples_users_per_epoch_once_it_binds():
+    model = WatchlistNN(epochs=30, batch_size=500, max_examples=150_000)
+    assert model.users_per_epoch(5_000) == 5_000  # the shared data: within the budget
+    assert model.users_per_epoch(300_000) == 5_000  # 45M rows: the same cost per fit
+    assert WatchlistNN(epochs=30, batch_size=500, max_examples=None).users_per_epoch(300_000)
+    assert WatchlistNN(epochs=30, batch_size=500, max_examples=1_000).users_per_epoch(9_000) == 500
+
+
+def test_a_budget_that_does_not_bind_changes_nothing():
+    x = _two_tastes()
+    a = WatchlistNN(**{**SMALL, "epochs": 3}, max_examples=None).fit(x)
+    b = WatchlistNN(**{**SMALL, "epochs": 3}, max_examples=3 * x.shape[0]).fit(x)
+    assert a.examples_seen == b.examples_seen == 3 * x.shape[0]
+    np.testing.assert_array_equal(a.score(x[:10]), b.score(x[:10]))
+
+
+def test_a_binding_budget_trains_on_that_many_lists_and_still_learns_the_tastes():
+    x = _two_tastes(n_users=600)
+    model = WatchlistNN(**SMALL, max_examples=40 * 100, random_state=0).fit(x)
+    assert model.users_per_epoch(600) == 100
+    assert model.examples_seen == 40 * 100  # a sixth of the 600 users x 40 epochs
+    idx, _ = model.recommend(x, n=5)
+    in_b = np.arange(x.shape[0]) % 3 == 0
+    assert np.all(idx[in_b] >= CLUSTER) and np.all(idx[~in_b] < CLUSTER)
+
+
 def test_beats_popularity_on_mini_data(mini_topn):
     train, test = mini_topn
     nn = evaluate_topn(
