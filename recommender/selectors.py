@@ -86,6 +86,9 @@ class LoadedModel:
     item_ids: np.ndarray
     index_of: dict[int, int]
     meta: dict
+    # Which files these are: the version's folder under MODEL_DIR and its manifest's
+    # inode and mtime (a version name can recur, e.g. after a restored database).
+    stamp: tuple = ()
 
 
 # Spare candidates past n, for titles hidden since the franchise index was cached.
@@ -95,18 +98,32 @@ _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
+def _version_stamp(engine: str, version: str) -> tuple:
+    folder = artifacts.engine_dir(settings.MODEL_DIR, engine) / version
+    try:
+        st = (folder / "artifact.json").stat()
+    except FileNotFoundError:
+        return (str(folder),)
+    return (str(folder), st.st_ino, st.st_mtime_ns)
+
+
 def model_load(*, engine: str) -> LoadedModel:
-    """The serving version of ``engine``, loaded once per process and reloaded on a swap."""
+    """The serving version of ``engine``, loaded once per process and reloaded on a swap.
+
+    The cache holds what the files are, not only the version's name: a name can recur
+    (another MODEL_DIR, a database restored to older run ids, a test rolled back), and
+    a model trained elsewhere under the same name must not be served."""
     spec = engine_spec(engine)
     version = artifacts.current_version(settings.MODEL_DIR, engine)
     if version is None:
         raise NoModelError(f"{engine} has not been trained yet")
+    stamp = _version_stamp(engine, version)
     cached = _cache.get(engine)
-    if cached and cached.version == version:
+    if cached and cached.stamp == stamp:
         return cached
     with _cache_lock:
         cached = _cache.get(engine)
-        if cached and cached.version == version:
+        if cached and cached.stamp == stamp:
             return cached
         path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
         loaded = LoadedModel(
@@ -116,6 +133,7 @@ def model_load(*, engine: str) -> LoadedModel:
             item_ids,
             {int(m): i for i, m in enumerate(item_ids)},
             meta,
+            stamp,
         )
         _cache[engine] = loaded
         return loaded

@@ -180,3 +180,29 @@ def test_low_scores_count_against_a_titles_neighbours(planted, client, engine, p
     if engine == "watchlist_nn":
         unscored = _positions(client, engine, [{"mal_id": seed, "score": None}], neighbours)
         assert unscored == loved
+
+
+def test_a_recurring_version_name_never_serves_another_folders_model(settings, tmp_path):
+    """Run ids restart after a rollback or a restored database, so one version name can
+    name two different models; the serving cache must tell them apart."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recommender import selectors
+    from recommender.ml import artifacts
+    from recommender.ml.registry import ENGINES
+
+    spec = ENGINES["knn_baseline"]
+    ratings = sp.csr_matrix(np.array([[9, 8, 0], [7, 0, 6], [0, 5, 9]], dtype=np.float32))
+    model = spec.factory().fit(ratings)
+    for name, items in (("a", [1, 5, 30]), ("b", [20, 21, 22])):
+        settings.MODEL_DIR = tmp_path / name
+        artifacts.publish(
+            settings.MODEL_DIR,
+            "knn_baseline",
+            "20261122T000000-run1",  # the same name in both folders
+            np.array(items),
+            {"engine": "knn_baseline"},
+            lambda directory: spec.saver(model, directory),
+        )
+        assert selectors.model_load(engine="knn_baseline").item_ids.tolist() == items
