@@ -267,6 +267,10 @@ class HybridRanker:
     ``fit`` and ``recommend`` take lists as a (n_users, n_items) CSR: 1-10 scores, -1 for
     completed without a score (0 / absent = not on the list). Implements
     :class:`recommender.ml.base.Recommender`.
+
+    ``ranker_users`` caps the validation users the ranker learns from (every one of the
+    shared data's ~4,400; a sample at MAL scale, where all would be 300k users' worth of
+    candidate rows).
     """
 
     def __init__(
@@ -280,7 +284,7 @@ class HybridRanker:
         dislike_weight: float = 1.0,
         validation_fraction: float = 0.2,
         validation_seed: int = 2,
-        ranker_users: int | None = None,
+        ranker_users: int | None = 20_000,
         n_estimators: int = 400,
         learning_rate: float = 0.05,
         num_leaves: int = 15,
