@@ -102,14 +102,14 @@ def user_lists(data: Path, users: int, seed: int) -> list[list[dict]]:
 
 
 MEMBERS_SCRIPT = """
-import json, sys
+import json, os
 from django.contrib.auth import get_user_model
 from accounts.models import ListEntry
 from accounts.services import api_token_create
 from catalog.models import Anime
 from recommender.personal_services import recommendations_refresh_request
 
-lists = json.load(open(sys.argv[-1]))
+lists = json.load(open(os.environ["BENCH_MEMBER_LISTS"]))
 known = set(Anime.objects.values_list("mal_id", flat=True))
 keys = []
 for i, entries in enumerate(lists):
@@ -132,14 +132,7 @@ def member_tokens(env: dict, var_dir: Path, lists: list[list[dict]]) -> list[str
     refresh, as after a MAL import) and an API token each."""
     path = var_dir / "member_lists.json"
     path.write_text(json.dumps(lists))
-    script = var_dir / "members.py"
-    script.write_text(MEMBERS_SCRIPT)
-    out = _manage(
-        env,
-        "shell",
-        "-c",
-        f"import sys; sys.argv.append({str(path)!r}); exec(open({str(script)!r}).read())",
-    )
+    out = _manage({**env, "BENCH_MEMBER_LISTS": str(path)}, "shell", "-c", MEMBERS_SCRIPT)
     return json.loads(out.strip().splitlines()[-1])
 
 
