@@ -9,12 +9,13 @@ from django.core.management import call_command
 from catalog.franchises import franchise_index, franchise_index_invalidate
 from recommender import selectors
 from recommender.services import model_load, training_run_create, training_run_execute
+from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 pytestmark = pytest.mark.django_db
 
 BEBOP, FMA_B = 1, 5114
 FAN = [{"mal_id": BEBOP, "score": 9}, {"mal_id": FMA_B, "score": 10}]
-FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
+FAST = FAST_ENGINE_PARAMS
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from catalog.franchises import franchise_index, franchise_index_invalidate
 from catalog.models import Anime
 from recommender import selectors
 from recommender.services import model_load, training_run_create, training_run_execute
+from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 pytestmark = pytest.mark.django_db
 
 STEINS_GATE, STEINS_GATE_MOVIE, STEINS_GATE_SPECIAL = 9253, 11577, 10863
 DEATH_NOTE = 1535
-FAST = {"watchlist_nn": {"epochs": 8, "hidden": 64}, "knn_baseline": {}}
+FAST = FAST_ENGINE_PARAMS
 
 
 @pytest.fixture

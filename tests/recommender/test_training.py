@@ -9,20 +9,11 @@ from recommender.ml import artifacts
 from recommender.models import CommunityRating, TrainingRun
 from recommender.services import training_run_create, training_run_execute
 from recommender.tasks import train_all_task
+from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 pytestmark = pytest.mark.django_db
 
-FAST = {
-    "watchlist_nn": {"epochs": 8, "hidden": 64},
-    "knn_baseline": {},
-    "hybrid": {
-        "nn_params": {"epochs": 6, "hidden": 32, "batch_size": 64},
-        "als_params": {"factors": 16, "iterations": 5},
-        "candidates": 40,
-        "n_estimators": 40,
-        "min_child_samples": 20,
-    },
-}
+FAST = FAST_ENGINE_PARAMS
 # Popular mini titles: Cowboy Bebop, Trigun, Fullmetal Alchemist, Death Note, Code Geass.
 WATCHED = [
     {"mal_id": 1, "score": 9},

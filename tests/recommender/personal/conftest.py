@@ -16,19 +16,10 @@ from recommender import selectors as serving
 from recommender.ml.registry import ENGINES
 from recommender.personal_selectors import ENGINE_ORDER
 from recommender.services import training_run_create, training_run_execute
+from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 # Small settings for every engine the registry may hold (the session trains each one).
-FAST = {
-    "watchlist_nn": {"epochs": 8, "hidden": 64},
-    "knn_baseline": {},
-    "hybrid": {
-        "nn_params": {"epochs": 6, "hidden": 32, "batch_size": 64},
-        "als_params": {"factors": 16, "iterations": 5},
-        "candidates": 40,
-        "n_estimators": 40,
-        "min_child_samples": 20,
-    },
-}
+FAST = FAST_ENGINE_PARAMS
 # The page's default engine: the first of the display order that is served.
 DEFAULT = next(e for e in ENGINE_ORDER if e in ENGINES)
 # Titles of the mini catalog the tests lean on.
