@@ -416,6 +416,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the --json file's figures; run only the steps it lacks or that failed",
+    )
     args = parser.parse_args()
 
     if args.child:
@@ -458,6 +463,12 @@ def main() -> None:
         "fits": {},
         "stops": {},
     }
+    if args.resume and args.json and Path(args.json).exists():
+        # A step that failed (a crash fixed since, a lifted cap) runs again; finished
+        # steps keep their figures, and the table, exponents and plot cover both.
+        payload = json.loads(Path(args.json).read_text())
+        payload["meta"].setdefault("resumed", []).append(meta)
+        meta = payload["meta"]
 
     def save() -> None:  # after every step: a killed or interrupted run keeps its figures
         if args.json:
@@ -475,6 +486,8 @@ def main() -> None:
 
     if args.database_url:
         for size in import_sizes:
+            if size in payload["import"]:
+                continue  # resumed: imported already
             directory = str(Path(args.root) / size)
             runs = []
             n_runs = _repeats(args.import_repeats_for).get(size, args.import_repeats)
@@ -501,10 +514,14 @@ def main() -> None:
             }
 
     for engine in engines:
-        payload["fits"][engine] = {}
+        done = payload["fits"].setdefault(engine, {})
         stopped = None
         for size in sizes:
             entry = {"rows": payload["data"][size]["rows"], "status": "ok"}
+            if done.get(size, {}).get("status") == "ok":
+                continue  # resumed: this fit has its figures
+            if payload["stops"].get(engine, {}).get("size") == size:
+                del payload["stops"][engine]  # running that step again
             if stopped:
                 entry.update(status="not_run", reason=f"stopped at a smaller size: {stopped}")
                 payload["fits"][engine][size] = entry
@@ -557,6 +574,8 @@ def main() -> None:
     payload["exponents"] = exponents
     meta["loadavg_end"] = os.getloadavg()
 
+    all_sizes = sorted(payload["data"], key=lambda z: payload["data"][z]["rows"])
+    engines = list(dict.fromkeys([*payload["fits"], *engines]))
     print()
     print(
         f"{'size':>6} {'step':<22}{'status':<11}{'seconds':>14}{'peak MB':>14}{'top-N ms':>12}"

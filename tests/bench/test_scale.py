@@ -62,3 +62,31 @@ def test_every_engine_has_a_matrix_and_a_model():
     for engine in scale.ENGINES:
         assert scale.MATRIX[engine] in ("explicit", "binary", "scored")
         assert hasattr(scale._make_model(engine), "fit")
+
+
+def test_resume_keeps_finished_fits_and_reruns_failed_ones(tmp_path):
+    import json
+    import subprocess
+
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(scale.ROOT / "bench" / "scale.py"), "--sizes", "20k"]
+    cmd += ["--root", str(tmp_path / "data"), "--repeats", "1", "--json", str(out)]
+    first = subprocess.run([*cmd, "--engines", "als"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    als = payload["fits"]["als"]["20k"]
+    assert als["status"] == "ok"
+    # As if EASE had crashed there (the OpenBLAS potrf bug): resume runs it again, keeps ALS.
+    payload["fits"]["ease"] = {"20k": {"rows": als["rows"], "status": "failed"}}
+    payload["stops"]["ease"] = {"size": "20k", "status": "failed", "reason": "exit -11"}
+    out.write_text(json.dumps(payload))
+    again = subprocess.run(
+        [*cmd, "--engines", "als,ease", "--resume"], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = json.loads(out.read_text())
+    assert resumed["fits"]["als"]["20k"] == als  # not run again
+    assert resumed["fits"]["ease"]["20k"]["status"] == "ok"
+    assert "ease" not in resumed["stops"]
+    assert resumed["exponents"]["ease"] == {"fit_s": None, "peak_mb": None}  # one size
+    assert "ease" in again.stdout and "als" in again.stdout
