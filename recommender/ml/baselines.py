@@ -16,6 +16,7 @@ Models that score from the row alone (popularity, EASE) ignore it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +47,13 @@ def _batched_top_n(
     if not parts:
         return np.zeros((0, n), np.int64), np.zeros((0, n), np.float32)
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+
+# OpenBLAS 0.3.30 and 0.3.31 (the scipy and numpy wheels) die with SIGSEGV in a threaded
+# potrf from about 16k rows (on this project's 2-core SkylakeX machines: 15,000 rows fine,
+# 16,384 crashed, 17,014 fine on one thread). MAL's catalog is 17k titles, so EASE's
+# factorisation runs on one thread past this size: about twice as slow, never a crash.
+_THREADED_LAPACK_MAX = 15_000
 
 
 @functools.cache
@@ -144,12 +152,18 @@ class EASE:
             gram[:, block] = (xt @ x[:, block]).toarray()
         gram[np.diag_indices(m)] += self.lam
         potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (gram,))
-        c, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"Gram matrix not positive definite (potrf {info})")
-        p, info = potri(c, lower=False, overwrite_c=True)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"Gram inverse failed (potri {info})")
+        threads = (
+            _blas_controller().limit(limits=1, user_api="blas")
+            if m > _THREADED_LAPACK_MAX
+            else contextlib.nullcontext()
+        )
+        with threads:
+            c, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"Gram matrix not positive definite (potrf {info})")
+            p, info = potri(c, lower=False, overwrite_c=True)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"Gram inverse failed (potri {info})")
         del gram, c
         for block in _batches(m, self.block_size):  # potri fills the upper triangle only
             diag_block = p[block, block]

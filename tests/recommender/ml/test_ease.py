@@ -31,11 +31,32 @@ def test_blocked_cholesky_fit_equals_the_closed_form(block_size):
     np.testing.assert_allclose(model.B, _closed_form(x, 20.0), rtol=1e-4, atol=1e-6)
 
 
+def test_big_catalogs_factorise_on_one_blas_thread_and_get_the_same_model(monkeypatch):
+    # Threaded OpenBLAS potrf crashes past ~16k titles, so EASE drops to one thread there;
+    # the threshold is lowered here so a small catalog takes that path.
+    from threadpoolctl import threadpool_info
+
+    from recommender.ml import baselines
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    monkeypatch.setattr(baselines, "_THREADED_LAPACK_MAX", 10)
+    x = _random_lists(seed=2)
+    model = EASE(lam=20.0, block_size=16).fit(x)
+    np.testing.assert_allclose(model.B, _closed_form(x, 20.0), rtol=1e-4, atol=1e-6)
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+
+
 def test_float32_variant_ranks_like_float64():
     x = _random_lists(seed=1)
-    exact, _ = EASE(lam=20.0).fit(x).recommend(x, n=10)
-    fast, _ = EASE(lam=20.0, dtype="float32", block_size=16).fit(x).recommend(x, n=10)
-    assert (exact == fast).mean() > 0.97
+    exact_model = EASE(lam=20.0).fit(x)
+    fast_model = EASE(lam=20.0, dtype="float32", block_size=16).fit(x)
+    np.testing.assert_allclose(fast_model.B, exact_model.B, atol=1e-5)
+    exact, _ = exact_model.recommend(x, n=10)
+    fast, _ = fast_model.recommend(x, n=10)
+    # Binary lists give exactly tied scores whose order is float noise (it changed with
+    # the BLAS thread count), so compare the lists as sets, not position by position.
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, fast, strict=True)])
+    assert overlap > 0.97
 
 
 def test_max_items_models_the_most_completed_titles_and_ranks_the_rest_last(tmp_path):
