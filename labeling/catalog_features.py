@@ -59,9 +59,12 @@ def catalog_version() -> str:
 
 
 def features_version() -> str:
-    """The catalog version, plus the community ratings when features learn from them."""
+    """The catalog version, plus the community ratings when features learn from them, plus
+    the feature layout (new code builds new columns instead of reading old ones)."""
+    from recommender.ml.taste import FEATURES_LAYOUT
+
     ratings = CommunityRating.objects.count() if settings.TASTE_COMMUNITY_FEATURES else 0
-    raw = f"{catalog_version()}|{ratings}"
+    raw = f"{catalog_version()}|{ratings}|{FEATURES_LAYOUT}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 

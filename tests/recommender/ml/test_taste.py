@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from recommender.ml.taste import (
+    _NEIGHBOUR_WEIGHT,
     CATALOG_COLUMNS,
     MIN_LABELS,
     PRIOR_FEATURE,
@@ -46,10 +47,41 @@ def test_features_align_with_catalog_rows(mini_catalog, mini_features):
         assert name in f.feature_names
     assert any(n.startswith("word:") for n in f.feature_names)
     assert any(n.startswith("latent:") for n in f.feature_names)
+    assert any(n.startswith("near:") for n in f.feature_names)
     comedy = f.feature_names.index("genre:Comedy")
     has = _genre_mask(mini_catalog, "Comedy")
     assert (f.matrix[:, comedy].toarray().ravel() > 0).tolist() == has.tolist()
     assert f.density is not None and f.density.min() >= 0 and f.density.max() <= 1
+
+
+def test_neighbour_columns_link_titles_that_the_same_people_rate_alike():
+    # 60 raters: titles 1 and 2 deviate from their means together (rated 10 by half the
+    # raters, 4 by the other half); title 3 goes the other way; 4 and 5 are noise.
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(60):
+        fan = user % 2 == 0
+        rows += [
+            (user, 1, 10 if fan else 4),
+            (user, 2, 10 if fan else 4),
+            (user, 3, 4 if fan else 10),
+            (user, 4, int(rng.integers(1, 11))),
+            (user, 5, int(rng.integers(1, 11))),
+        ]
+    interactions = pd.DataFrame(rows, columns=["user_id", "anime_id", "rating"])
+    catalog = pd.DataFrame({"anime_id": [1, 2, 3, 4, 5], "name": list("abcde")})
+    f = build_catalog_features(catalog, interactions=interactions, with_density=False)
+    near = [j for j, n in enumerate(f.feature_names) if n.startswith("near:")]
+    assert [f.feature_names[j] for j in near] == [f"near:{m}" for m in range(1, 6)]
+    block = f.matrix[:, near].toarray()
+    assert np.all(np.diag(block) == 0)  # a title is not its own neighbour
+    assert block[0].argmax() == 1 and block[1].argmax() == 0  # 1 and 2 find each other
+    assert block[0, 2] == 0 and block[2, 0] == 0  # opposite tastes are not neighbours
+    np.testing.assert_allclose(np.linalg.norm(block[:2], axis=1), _NEIGHBOUR_WEIGHT, rtol=1e-5)
+    # A linear model reads the block: a like on title 1 lifts title 2 above title 3.
+    model = TasteModel(lgb_weight=0.0).fit(f.matrix[[0, 3, 4, 0]], np.array([1, 0, 0, 1]))
+    p = model.predict_proba(f.matrix)
+    assert p[1] > p[2]
 
 
 def test_rows_for_maps_ids_and_marks_unknown(mini_features):
@@ -65,7 +97,7 @@ def test_features_without_interactions_or_optional_columns(mini_catalog):
     f = build_catalog_features(mini_catalog[columns].head(200), with_density=False)
     assert f.matrix.shape[0] == 200
     assert f.feature_names[0] == PRIOR_FEATURE
-    assert not any(n.startswith(("word:", "latent:")) for n in f.feature_names)
+    assert not any(n.startswith(("word:", "latent:", "near:")) for n in f.feature_names)
     assert not any(n.startswith("prior:") for n in f.feature_names[1:])
     # Without community data the prior follows the MAL mean score.
     score = mini_catalog["score"].head(200).to_numpy()
@@ -128,7 +160,7 @@ def test_model_learns_a_planted_taste(comedy_user, mini_features):
     assert explained["up"][0][0] == "genre:Comedy"
     assert all(w > 0 for _, w in explained["up"]) and all(w < 0 for _, w in explained["down"])
     shown = [n for n, _ in explained["up"] + explained["down"]]
-    assert not any(n.startswith(("latent:", PRIOR_FEATURE)) for n in shown)
+    assert not any(n.startswith(("latent:", "near:", PRIOR_FEATURE)) for n in shown)
 
 
 def test_model_beats_base_rate_for_a_real_user(mini_interactions, mini_features):
