@@ -469,6 +469,11 @@ def main() -> None:
         payload = json.loads(Path(args.json).read_text())
         payload["meta"].setdefault("resumed", []).append(meta)
         meta = payload["meta"]
+        for by_size in payload["fits"].values():
+            for entry in by_size.values():  # the run was stopped before it summed these up
+                if entry["status"] == "ok" and entry.get("runs") and "fit_s" not in entry:
+                    for key in ("fit_s", "fit_cpu_s", "peak_mb", "topn_ms_median"):
+                        entry[key] = _summary(entry["runs"], key)
 
     def save() -> None:  # after every step: a killed or interrupted run keeps its figures
         if args.json:
