@@ -32,7 +32,8 @@ Two designs run on the same users, splits and seeds:
 Timings: ``train_s_per_user_200_labels`` is the median over the simulated users with at
 least 200 labeled titles of one ``fit`` on 200 of them plus scoring the whole catalog;
 ``queue_ms`` is the median time of one 20-title :func:`select_queue` page over the whole
-catalog. The machine is shared, so timings are noisy; AP is deterministic.
+catalog. The machine is shared, so timings are noisy; AP does not depend on load, but
+moves by about 0.002 with the BLAS build and thread count (the SVD of the item factors).
 
 Development flags (the defaults are the protocol above): ``--query`` runs the
 ``uncertainty`` and ``cold_start`` arms with another :func:`select_queue` strategy (e.g.

@@ -379,6 +379,13 @@ def plot(payload: dict, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _sum_up(entry: dict, runs: list[dict]) -> None:
+    """A fit's medians and spreads over its ``runs``, stored on ``entry`` with the runs."""
+    for key in ("fit_s", "fit_cpu_s", "peak_mb", "topn_ms_median"):
+        entry[key] = _summary(runs, key)
+    entry["runs"] = runs
+
+
 def _fmt(summary: dict | None, digits: int = 1) -> str:
     if not summary:
         return "-"
@@ -470,10 +477,9 @@ def main() -> None:
         payload["meta"].setdefault("resumed", []).append(meta)
         meta = payload["meta"]
         for by_size in payload["fits"].values():
-            for entry in by_size.values():  # the run was stopped before it summed these up
+            for entry in by_size.values():  # a run stopped between a step's repeats
                 if entry["status"] == "ok" and entry.get("runs") and "fit_s" not in entry:
-                    for key in ("fit_s", "fit_cpu_s", "peak_mb", "topn_ms_median"):
-                        entry[key] = _summary(entry["runs"], key)
+                    _sum_up(entry, entry["runs"])
 
     def save() -> None:  # after every step: a killed or interrupted run keeps its figures
         if args.json:
@@ -555,10 +561,9 @@ def main() -> None:
                         "wall_s": run.get("wall_s"),
                     }
                     break
-            for key in ("fit_s", "fit_cpu_s", "peak_mb", "topn_ms_median"):
-                entry[key] = _summary(runs, key)
-            entry["runs"] = runs
+            _sum_up(entry, runs)
             payload["fits"][engine][size] = entry
+            save()
 
     exponents = {}
     for engine, by_size in payload["fits"].items():

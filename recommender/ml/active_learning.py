@@ -203,11 +203,10 @@ def information_order(
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     p = np.clip(proba, 1e-3, 1 - 1e-3)
-    cand_rows = candidates
-    norm2 = np.asarray(X[cand_rows].multiply(X[cand_rows]).sum(axis=1)).ravel()
-    bound = p[cand_rows] * (1 - p[cand_rows]) * norm2
+    norm2 = np.asarray(X[candidates].multiply(X[candidates]).sum(axis=1)).ravel()
+    bound = p[candidates] * (1 - p[candidates]) * norm2
     keep = np.argsort(-bound, kind="stable")[:_INFO_POOL]
-    Xc = X[cand_rows[keep]]
+    Xc = X[candidates[keep]]
     S = (Xc @ Xc.T).toarray()
     if len(labeled):
         Xl = X[labeled]
@@ -215,7 +214,7 @@ def information_order(
         A = (Xl @ Xl.T).toarray() + np.diag(1.0 / (pl * (1 - pl)))
         Kcl = (Xc @ Xl.T).toarray()
         S -= Kcl @ np.linalg.solve(A, Kcl.T)
-    w = p[cand_rows[keep]] * (1 - p[cand_rows[keep]])
+    w = p[candidates[keep]] * (1 - p[candidates[keep]])
     available = np.ones(len(keep), dtype=bool)
     chosen = []
     for _ in range(min(n, len(keep))):

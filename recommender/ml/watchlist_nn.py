@@ -54,7 +54,7 @@ LOSSES = ("mse", "multinomial")
 
 def default_threads() -> int:
     """CPU cores this process may use (affinity-aware, unlike os.cpu_count), or
-    ``OMP_NUM_THREADS`` when set (web workers compute on one thread: animender/wsgi.py)."""
+    ``OMP_NUM_THREADS`` when set (web workers compute on one thread: gunicorn.conf.py)."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]):
         return int(os.environ["OMP_NUM_THREADS"])
     try:

@@ -134,6 +134,18 @@ def _features(rows: list[list[float]]):
     return CatalogFeatures(np.arange(len(rows)), matrix, [f"f{j}" for j in range(len(rows[0]))])
 
 
+def _information_queue(proba, eligible, n, features, labeled, **kwargs):
+    return select_queue(
+        proba,
+        eligible,
+        n=n,
+        strategy="information",
+        features=features,
+        labeled=labeled,
+        **{"exploration": 0.0, **kwargs},
+    )
+
+
 def test_information_batch_skips_near_duplicates():
     # Rows 0 and 1 are the same title twice and the most uncertain; row 2 is different.
     features = _features([[3, 0], [3, 0], [0, 3], [1, 1]])
@@ -141,15 +153,7 @@ def test_information_batch_skips_near_duplicates():
     unlabeled = np.zeros(4, dtype=bool)
     plain = select_queue(proba, np.ones(4, dtype=bool), n=2, exploration=0.0)
     assert sorted(r for r, _ in plain) == [0, 1]
-    picked = select_queue(
-        proba,
-        np.ones(4, dtype=bool),
-        n=2,
-        strategy="information",
-        exploration=0.0,
-        features=features,
-        labeled=unlabeled,
-    )
+    picked = _information_queue(proba, np.ones(4, dtype=bool), 2, features, unlabeled)
     rows = sorted(r for r, _ in picked)
     assert rows in ([0, 2], [1, 2])
     assert {reason for _, reason in picked} == {"uncertainty"}
@@ -160,15 +164,7 @@ def test_information_prefers_titles_unlike_the_labeled_ones():
     features = _features([[2, 0], [2, 0], [0, 2]])
     proba = np.array([0.5, 0.5, 0.5])
     labeled = np.array([True, False, False])
-    picked = select_queue(
-        proba,
-        ~labeled,
-        n=1,
-        strategy="information",
-        exploration=0.0,
-        features=features,
-        labeled=labeled,
-    )
+    picked = _information_queue(proba, ~labeled, 1, features, labeled)
     assert picked == [(2, "uncertainty")]
 
 
@@ -178,15 +174,8 @@ def test_information_keeps_queue_rules(mini_features):
     proba = rng.random(n)
     labeled = rng.random(n) < 0.02
     eligible = ~labeled & (rng.random(n) > 0.3)
-    picked = select_queue(
-        proba,
-        eligible,
-        n=20,
-        strategy="information",
-        exploration=0.1,
-        features=mini_features,
-        labeled=labeled,
-        rng=rng,
+    picked = _information_queue(
+        proba, eligible, 20, mini_features, labeled, exploration=0.1, rng=rng
     )
     rows = [r for r, _ in picked]
     assert len(rows) == 20 == len(set(rows))
