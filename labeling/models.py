@@ -109,8 +109,10 @@ class TasteTrainingRun(models.Model):
 class TasteScores(models.Model):
     """P(like) of every catalog title under one member's current model version.
 
-    Written once per model version as two packed arrays (about 160 kB for the full
-    catalog), so the queue and recommendations read one row instead of loading a model.
+    Written once per model version as packed arrays (about 160 kB for the full catalog),
+    so the queue and recommendations read one row instead of loading a model. The ask
+    order is the model's most teaching questions, chosen when it was trained (see
+    ``recommender.ml.active_learning.variance_order``).
     """
 
     user = models.OneToOneField(
@@ -120,6 +122,10 @@ class TasteScores(models.Model):
     version = models.CharField(max_length=40)
     mal_ids = models.BinaryField(help_text="int32 little-endian, catalog row order")
     proba = models.BinaryField(help_text="float32 little-endian, aligned with mal_ids")
+    ask_order = models.BinaryField(
+        default=b"",
+        help_text="int32 little-endian MAL ids: the titles the queue asks about next, in order",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet
 
 from accounts.models import ListEntry, Profile
 from catalog.models import Anime, Genre
@@ -86,6 +86,26 @@ def taste_scores_get(*, user) -> tuple[np.ndarray, np.ndarray, str] | None:
         return None
     ids = np.frombuffer(bytes(row.mal_ids), dtype="<i4").astype(np.int64)
     return ids, np.frombuffer(bytes(row.proba), dtype="<f4"), row.version
+
+
+def taste_ask_order_get(*, user) -> np.ndarray:
+    """MAL ids (int64) the current model asks about next, in order (empty: none stored)."""
+    row = TasteScores.objects.filter(user=user).only("ask_order").first()
+    if row is None:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(bytes(row.ask_order), dtype="<i4").astype(np.int64)
+
+
+def taste_ask_pool(*, user, size: int) -> np.ndarray:
+    """MAL ids of the ``size`` most popular titles the queue may ask ``user`` about (not
+    labeled, listed or hidden; adult titles per their setting): the candidates the next
+    questions are chosen among after a training run."""
+    blocked, _ = taste_blocked_ids(user=user)
+    qs = Anime.objects.order_by(F("popularity").asc(nulls_last=True), "mal_id")
+    if not profile_for(user=user).show_adult:
+        qs = qs.filter(is_adult=False)
+    ids = np.fromiter(qs.values_list("mal_id", flat=True)[: size + len(blocked)], dtype=np.int64)
+    return ids[~np.isin(ids, blocked)][:size]
 
 
 def taste_run_list(*, user) -> QuerySet[TasteTrainingRun]:
@@ -164,7 +184,7 @@ class LabelQueue:
     items: list[QueueItem]
 
 
-def _answered_and_listed(*, user) -> tuple[np.ndarray, int]:
+def taste_blocked_ids(*, user) -> tuple[np.ndarray, int]:
     """Titles never to ask about again (labeled, skips too; on the list, or marked not
     interested), and how many labels the member has given."""
     labeled = list(Label.objects.filter(user=user).order_by().values_list("anime_id", flat=True))
@@ -181,58 +201,78 @@ def _visible_anime(ids: list[int], *, show_adult: bool) -> dict[int, Anime]:
     return qs.in_bulk(ids)
 
 
-# Candidates fetched beyond the page: hidden (adult) or deleted titles are dropped after the
+# Titles fetched beyond the page: hidden (adult) or deleted titles are dropped after the
 # pick, which is cheaper than loading every adult id to mask them first.
 MARGIN = 10
-MAX_ROUNDS = 4
+
+
+def _visible_in_order(rows, ids, n: int, reason: str, proba=None, *, show_adult: bool):
+    """The first ``n`` visible titles of ``rows`` (positions into ``ids``, in order) as
+    queue items; titles are loaded a page (plus a margin) at a time."""
+    items: list[QueueItem] = []
+    start = 0
+    while len(items) < n and start < len(rows):
+        batch = rows[start : start + n - len(items) + MARGIN]
+        start += len(batch)
+        anime = _visible_anime([int(ids[r]) for r in batch], show_adult=show_adult)
+        items += [
+            QueueItem(anime[int(ids[r])], reason, None if proba is None else float(proba[r]))
+            for r in batch
+            if int(ids[r]) in anime
+        ]
+    return items[:n]
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in ``ids`` of each of ``wanted`` (in its order), dropping absent ones."""
+    if not len(wanted) or not len(ids):
+        return np.empty(0, dtype=np.int64)
+    sorter = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids, wanted, sorter=sorter), len(ids) - 1)
+    pos = sorter[at]
+    return pos[ids[pos] == wanted]
 
 
 def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
     """The next ``limit`` titles to ask ``user`` about, each with the reason it was chosen.
 
     No model yet: the cold-start order (popular titles spread across genres and years).
-    With a model: uncertainty sampling on its stored P(like), with an exploration share.
-    The random part is seeded by the member and their label count, so the page asks for
-    the same titles again until a new answer arrives.
+    With a model: the ask order stored when it was trained (the questions that most
+    reduce its uncertainty, see ``variance_order``) minus what was answered since, then
+    the titles whose P(like) is closest to 0.5; plus an exploration share of random
+    titles. The random part is seeded by the member and their label count, so the page
+    asks for the same titles again until a new answer arrives.
     """
-    from recommender.ml.active_learning import select_queue
+    from recommender.ml.active_learning import exploration_count, queue_orders
 
     from .catalog_features import cold_start_mal_ids
 
     show_adult = profile_for(user=user).show_adult
-    blocked, n_labels = _answered_and_listed(user=user)
+    blocked, n_labels = taste_blocked_ids(user=user)
     scores = taste_scores_get(user=user)
     if scores is None:
         order = cold_start_mal_ids()
         order = order[~np.isin(order, blocked)]
-        items: list[QueueItem] = []
-        start = 0
-        while len(items) < limit and start < len(order):
-            batch = order[start : start + limit - len(items) + MARGIN].tolist()
-            start += len(batch)
-            anime = _visible_anime(batch, show_adult=show_adult)
-            items += [QueueItem(anime[m], COLD_START, None) for m in batch if m in anime]
-        return LabelQueue(COLD_START, "", items[:limit])
+        items = _visible_in_order(
+            np.arange(len(order)), order, limit, COLD_START, show_adult=show_adult
+        )
+        return LabelQueue(COLD_START, "", items)
     ids, proba, version = scores
     proba = proba.astype(np.float64)
-    eligible = ~np.isin(ids, blocked)
-    items = []
-    for _ in range(MAX_ROUNDS):
-        chosen = select_queue(
-            proba,
-            eligible,
-            n=limit + MARGIN,
-            strategy="uncertainty",
-            exploration=settings.TASTE_EXPLORATION,
-            rng=np.random.default_rng([user.pk, n_labels]),
+    exploit, explore = queue_orders(
+        proba,
+        ~np.isin(ids, blocked),
+        _positions(ids, taste_ask_order_get(user=user)),
+        np.random.default_rng([user.pk, n_labels]),
+    )
+    n_explore = exploration_count(limit, settings.TASTE_EXPLORATION)
+    items = _visible_in_order(
+        exploit, ids, limit - n_explore, "uncertainty", proba, show_adult=show_adult
+    )
+    if n_explore:
+        taken = [item.anime.mal_id for item in items]
+        explore = explore[~np.isin(ids[explore], taken)]
+        items += _visible_in_order(
+            explore, ids, n_explore, "exploration", proba, show_adult=show_adult
         )
-        anime = _visible_anime([int(ids[row]) for row, _ in chosen], show_adult=show_adult)
-        items = [
-            QueueItem(anime[int(ids[row])], reason, float(proba[row]))
-            for row, reason in chosen
-            if int(ids[row]) in anime
-        ]
-        if len(items) >= limit or len(chosen) < limit + MARGIN:
-            break
-        eligible[[row for row, _ in chosen if int(ids[row]) not in anime]] = False
-    return LabelQueue("uncertainty", version, items[:limit])
+    return LabelQueue("uncertainty", version, items)

@@ -30,6 +30,7 @@ from .selectors import (
     NEED_BOTH,
     labels_since_last_run,
     profile_for,
+    taste_ask_pool,
     taste_example_counts,
     taste_training_examples,
 )
@@ -163,6 +164,26 @@ def _thin(curve: dict, points: int = PR_CURVE_POINTS) -> dict:
     }
 
 
+def _ask_order(user, features, proba: np.ndarray, labeled_rows: np.ndarray) -> np.ndarray:
+    """MAL ids the queue should ask about next: a greedy batch of the most teaching
+    questions (``variance_order``) among the member's most popular eligible titles."""
+    from recommender.ml.active_learning import variance_order
+
+    pool = features.rows_for(taste_ask_pool(user=user, size=settings.TASTE_ASK_POOL))
+    pool = pool[pool >= 0]
+    if not len(pool):
+        return np.empty(0, dtype=np.int64)
+    picked = variance_order(
+        features.matrix,
+        proba,
+        labeled_rows,
+        pool,
+        settings.TASTE_ASK_ORDER,
+        pool=len(pool),
+    )
+    return features.mal_ids[pool[picked]]
+
+
 def _train(run: TasteTrainingRun) -> None:
     from recommender.ml.taste import NotEnoughLabels, TasteModel, evaluate_cv
 
@@ -198,6 +219,8 @@ def _train(run: TasteTrainingRun) -> None:
     proba = np.asarray(model.predict_proba(features.matrix), dtype=np.float32)
     explain = model.explain(features.feature_names, top=EXPLAIN_TOP)
     lap("score_s")
+    ask_order = _ask_order(run.user, features, proba, rows[known])
+    lap("ask_order_s")
     stamp = timezone.now()
     version = f"{stamp:%Y%m%dT%H%M%S}-run{run.pk:08d}"
     metrics = {
@@ -249,6 +272,7 @@ def _train(run: TasteTrainingRun) -> None:
                     "version": version,
                     "mal_ids": features.mal_ids.astype("<i4").tobytes(),
                     "proba": proba.astype("<f4").tobytes(),
+                    "ask_order": ask_order.astype("<i4").tobytes(),
                 },
             )
 

@@ -30,7 +30,7 @@ from .services import label_delete, label_save, taste_training_request
 PREFETCH = 10
 REASONS = {
     "cold_start": "Popular pick to get started",
-    "uncertainty": "Your model is unsure about this one",
+    "uncertainty": "Your answer here teaches your model the most",
     "exploration": "Something different, to explore",
 }
 

@@ -21,12 +21,17 @@ def queue_ids(client, limit=50) -> list[int]:
     return [item["mal_id"] for item in resp.json()["results"]]
 
 
-def plant_scores(user, catalog, proba_of) -> TasteTrainingRun:
+def plant_scores(user, catalog, proba_of, ask=()) -> TasteTrainingRun:
     run = TasteTrainingRun.objects.create(user=user, status="done", version="v-test")
     ids = np.array([a.mal_id for a in catalog], dtype="<i4")
     proba = np.array([proba_of(a) for a in catalog], dtype="<f4")
     TasteScores.objects.create(
-        user=user, run=run, version="v-test", mal_ids=ids.tobytes(), proba=proba.tobytes()
+        user=user,
+        run=run,
+        version="v-test",
+        mal_ids=ids.tobytes(),
+        proba=proba.tobytes(),
+        ask_order=np.array(ask, dtype="<i4").tobytes(),
     )
     return run
 
@@ -83,6 +88,27 @@ def test_uncertainty_queue_still_hides_answered_and_adult_titles(alice_client, a
     assert catalog[0].mal_id not in ids
     assert not [m for m in ids if m >= 5000]
     assert set(ids) == {a.mal_id for a in catalog[1:10]}
+
+
+def test_the_stored_ask_order_comes_first_minus_what_was_answered_since(
+    alice_client, alice, catalog
+):
+    # Confident titles in the stored order still come first: the order, not P(like), says
+    # which answers teach the model most. Then the titles closest to 0.5.
+    ask = [1050, 1051, 5000, 1052, 99999]  # an adult title, and one no longer in the catalog
+    plant_scores(alice, catalog, lambda a: 0.5 if a.mal_id < 1003 else 0.99, ask=ask)
+    Label.objects.create(user=alice, anime_id=1051, answer="like")
+    assert queue_ids(alice_client, limit=5) == [1050, 1052, 1000, 1001, 1002]
+
+
+def test_exploration_share_fills_the_end_of_the_page(alice_client, alice, catalog, settings):
+    settings.TASTE_EXPLORATION = 0.2
+    plant_scores(alice, catalog, lambda a: 0.5 if a.mal_id < 1010 else 0.99, ask=[1090])
+    data = alice_client.get(QUEUE, {"limit": 10}).json()["results"]
+    assert [item["reason"] for item in data] == ["uncertainty"] * 8 + ["exploration"] * 2
+    assert [item["mal_id"] for item in data[:8]] == [1090, *range(1000, 1007)]
+    assert len({item["mal_id"] for item in data}) == 10
+    assert not [item for item in data if item["mal_id"] >= 5000]
 
 
 def test_one_members_labels_do_not_change_anothers_queue(client, alice, charlie, catalog):

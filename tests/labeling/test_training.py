@@ -13,7 +13,7 @@ from accounts.models import Profile
 from catalog.models import Anime
 from labeling import catalog_features
 from labeling.models import Label, TasteScores, TasteTrainingRun
-from labeling.selectors import taste_scores_get
+from labeling.selectors import taste_ask_order_get, taste_scores_get
 from labeling.services import (
     taste_runs_reap,
     taste_training_execute,
@@ -277,3 +277,26 @@ def test_catalog_frame_has_the_taste_models_columns(catalog):
         assert row["themes"] == "Mecha"  # Mecha is a theme; Romance is not
     if "type" in frame:
         assert row["type"] == "TV"
+
+
+def test_a_run_stores_the_questions_to_ask_next(alice_client, alice, catalog, settings):
+    settings.TASTE_ASK_POOL, settings.TASTE_ASK_ORDER = 40, 12
+    listed = [a for a in catalog if not a.is_adult][30]
+    list_entry(alice, listed, status="plan_to_watch")
+    run = trained(alice, catalog, n=30)
+    assert run.status == "done", run.error
+    assert "ask_order_s" in run.durations
+    ask = taste_ask_order_get(user=alice).tolist()
+    assert len(ask) == len(set(ask)) == 12
+    labeled = set(Label.objects.filter(user=alice).values_list("anime_id", flat=True))
+    # Chosen among the 40 most popular titles not labeled, listed or hidden (adult).
+    pool = [
+        a.mal_id
+        for a in sorted(catalog, key=lambda a: (a.popularity, a.mal_id))
+        if not a.is_adult and a.mal_id not in labeled and a != listed
+    ][:40]
+    assert set(ask) <= set(pool)
+    # The queue asks them first, in that order.
+    resp = alice_client.get("/api/me/queue/", {"limit": 5}).json()
+    assert [item["mal_id"] for item in resp["results"]] == ask[:5]
+    assert {item["reason"] for item in resp["results"]} == {"uncertainty"}

@@ -134,52 +134,121 @@ def _features(rows: list[list[float]]):
     return CatalogFeatures(np.arange(len(rows)), matrix, [f"f{j}" for j in range(len(rows[0]))])
 
 
-def _information_queue(proba, eligible, n, features, labeled, **kwargs):
+def _variance_queue(proba, eligible, n, features, labeled, **kwargs):
     return select_queue(
         proba,
         eligible,
         n=n,
-        strategy="information",
+        strategy="variance",
         features=features,
         labeled=labeled,
         **{"exploration": 0.0, **kwargs},
     )
 
 
-def test_information_batch_skips_near_duplicates():
-    # Rows 0 and 1 are the same title twice and the most uncertain; row 2 is different.
-    features = _features([[3, 0], [3, 0], [0, 3], [1, 1]])
-    proba = np.array([0.5, 0.5, 0.6, 0.9])
-    unlabeled = np.zeros(4, dtype=bool)
-    plain = select_queue(proba, np.ones(4, dtype=bool), n=2, exploration=0.0)
-    assert sorted(r for r, _ in plain) == [0, 1]
-    picked = _information_queue(proba, np.ones(4, dtype=bool), 2, features, unlabeled)
+def test_variance_batch_skips_near_duplicates():
+    # Rows 0 and 1 are the same title twice; once one is answered the other teaches little.
+    features = _features([[3, 0], [3, 0], [0, 3], [0, 2.5]])
+    proba = np.array([0.5, 0.5, 0.5, 0.5])
+    picked = _variance_queue(proba, np.ones(4, dtype=bool), 2, features, np.zeros(4, bool))
     rows = sorted(r for r, _ in picked)
-    assert rows in ([0, 2], [1, 2])
+    assert rows[0] in (0, 1) and rows[1] in (2, 3)
     assert {reason for _, reason in picked} == {"uncertainty"}
 
 
-def test_information_prefers_titles_unlike_the_labeled_ones():
+def test_variance_prefers_titles_unlike_the_labeled_ones():
     # Equally uncertain candidates 1 and 2; row 0 (labeled) already covers row 1's features.
     features = _features([[2, 0], [2, 0], [0, 2]])
     proba = np.array([0.5, 0.5, 0.5])
     labeled = np.array([True, False, False])
-    picked = _information_queue(proba, ~labeled, 1, features, labeled)
+    picked = _variance_queue(proba, ~labeled, 1, features, labeled)
     assert picked == [(2, "uncertainty")]
 
 
-def test_information_keeps_queue_rules(mini_features):
+def test_variance_prefers_a_title_many_others_resemble():
+    # Row 0 is an outlier, rows 1-5 one kind of title: all equally uncertain, so plain
+    # uncertainty sampling takes the first row; an answer about the kind teaches five.
+    features = _features([[0, 1.2], [1, 0.1], [1, 0], [0.9, 0], [1, 0.2], [0.8, 0.1]])
+    proba = np.full(6, 0.5)
+    assert select_queue(proba, np.ones(6, dtype=bool), n=1, exploration=0.0)[0][0] == 0
+    picked = _variance_queue(proba, np.ones(6, dtype=bool), 1, features, np.zeros(6, bool))
+    assert picked[0][0] != 0
+
+
+def _variance_order_naive(X, proba, labeled, candidates, n, prior):
+    """The greedy batch written plainly: the posterior covariance rebuilt for every pick."""
+    X = X.toarray().astype(np.float64)
+    p = np.clip(proba, 1e-3, 1 - 1e-3)
+    w = p * (1 - p)
+    answered = list(labeled)
+    chosen = []
+    for _ in range(n):
+        best, best_gain = None, -np.inf
+        Xa = X[answered]
+        A = prior * Xa @ Xa.T + np.diag(1 / w[answered]) if answered else np.zeros((0, 0))
+        Xc = X[candidates]
+        S = prior * Xc @ Xc.T
+        if answered:
+            Kca = prior * Xc @ Xa.T
+            S -= Kca @ np.linalg.solve(A, Kca.T)
+        for i, c in enumerate(candidates):
+            if c in chosen:
+                continue
+            gain = (p[candidates] * S[:, i] ** 2).sum() / (S[i, i] + 1 / w[c])
+            if gain > best_gain:
+                best, best_gain = c, gain
+        chosen.append(best)
+        answered.append(best)
+    return chosen
+
+
+def test_variance_order_matches_the_plain_greedy_computation():
+    import scipy.sparse as sp
+
+    from recommender.ml import active_learning as al
+
+    rng = np.random.default_rng(3)
+    X = sp.random(120, 30, density=0.2, random_state=3).toarray()
+    X[:, 0] = rng.normal(size=120)  # a column set for every title: the dense path
+    X = sp.csr_matrix(X)
+    proba = rng.random(120)
+    labeled = np.arange(8)
+    candidates = np.arange(8, 120)
+    fast = candidates[al.variance_order(X, proba, labeled, candidates, 6)]
+    naive = _variance_order_naive(X, proba, labeled, candidates, 6, al._VARIANCE_PRIOR)
+    assert fast.tolist() == naive
+
+
+def test_variance_pool_keeps_the_most_uncertain_candidates():
+    from recommender.ml import active_learning as al
+
+    features = _features([[1, 0], [0, 1], [1, 1], [2, 0], [0, 2]])
+    proba = np.array([0.5, 0.99, 0.45, 0.01, 0.55])
+    picked = al.variance_order(features.matrix, proba, np.array([], int), np.arange(5), 3, pool=3)
+    assert set(picked.tolist()) == {0, 2, 4}
+
+
+def test_variance_keeps_queue_rules(mini_features):
     n = mini_features.matrix.shape[0]
     rng = np.random.default_rng(0)
     proba = rng.random(n)
     labeled = rng.random(n) < 0.02
     eligible = ~labeled & (rng.random(n) > 0.3)
-    picked = _information_queue(
-        proba, eligible, 20, mini_features, labeled, exploration=0.1, rng=rng
-    )
+    picked = _variance_queue(proba, eligible, 20, mini_features, labeled, exploration=0.1, rng=rng)
     rows = [r for r, _ in picked]
     assert len(rows) == 20 == len(set(rows))
     assert eligible[rows].all()
     assert [reason for _, reason in picked].count("exploration") == 2
-    with pytest.raises(ValueError, match="information"):
-        select_queue(proba, eligible, n=5, strategy="information", features=mini_features)
+    with pytest.raises(ValueError, match="variance"):
+        select_queue(proba, eligible, n=5, strategy="variance", features=mini_features)
+
+
+def test_queue_orders_put_the_stored_order_first_then_the_margin():
+    from recommender.ml.active_learning import queue_orders
+
+    proba = np.array([0.9, 0.52, 0.1, 0.45, 0.7, 0.5, 0.3])
+    eligible = np.array([True, True, True, True, True, True, False])
+    # Row 6 is no longer eligible (answered since the order was stored).
+    exploit, explore = queue_orders(proba, eligible, np.array([4, 6, 0]), np.random.default_rng(0))
+    assert exploit.tolist() == [4, 0, 5, 1, 3, 2]
+    assert sorted(explore.tolist()) == [0, 1, 2, 3, 4, 5]
