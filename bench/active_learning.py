@@ -10,11 +10,15 @@ held out (seeded per user) and scored by average precision (AP); the other 70% i
 the simulated user answers from. Each strategy starts from 10 labels and adds batches of
 10 up to 100 (or the whole pool when it is smaller), retraining after every batch:
 
-* ``uncertainty``: 10 random seed labels, then :func:`select_queue` (uncertainty with the
-  product's exploration share);
+* ``uncertainty``: 10 random seed labels, then the product's queue: the batch that most
+  reduces the model's uncertainty about the pool (``select_queue`` strategy
+  ``"variance"``, see :func:`variance_order`) with the product's exploration share
+  (``TASTE_EXPLORATION``, 0 by default);
 * ``random``: 10 random seed labels, then random batches;
 * ``cold_start``: the seed is the pool's first 10 titles in :func:`cold_start_order`,
-  then as ``uncertainty``.
+  then as ``uncertainty``;
+* ``margin``: as ``uncertainty`` but plain uncertainty sampling (P(like) closest to 0.5,
+  the reference design's query and this product's queue until it was replaced).
 
 While a label set has one class only (no model can be trained), AP is computed from the
 catalog mean score (what a user without a model sees) and the next batch is drawn as for
@@ -27,17 +31,20 @@ Two designs run on the same users, splits and seeds:
   except the 40 simulated ones (no leak), and the product's ``TasteModel`` defaults;
 * ``reference``: the reference design, content features only (TF-IDF + MaxAbsScaler
   numeric), no offset, LightGBM/LogisticRegression at their library defaults, averaged
-  3:7.
+  3:7, queried by plain uncertainty sampling (so it runs no ``margin`` arm).
 
 Timings: ``train_s_per_user_200_labels`` is the median over the simulated users with at
 least 200 labeled titles of one ``fit`` on 200 of them plus scoring the whole catalog;
-``queue_ms`` is the median time of one 20-title :func:`select_queue` page over the whole
-catalog. The machine is shared, so timings are noisy; AP does not depend on load, but
+``ask_order_s`` is the median time of the 50-title ask order a training run stores
+(:func:`variance_order` over a 1,500-title pool, 200 labels); ``queue_ms`` is the median
+time of the numpy part of one 20-title page over the whole catalog (closest-to-0.5 order
+of the eligible titles and the exploration draw; the stored ask order is read from the
+database). The machine is shared, so timings are noisy; AP does not depend on load, but
 moves by about 0.002 with the BLAS build and thread count (the SVD of the item factors).
 
 Development flags (the defaults are the protocol above): ``--query`` runs the
 ``uncertainty`` and ``cold_start`` arms with another :func:`select_queue` strategy (e.g.
-``information``), ``--strategies`` and ``--designs`` run fewer arms, and ``--user-seed``
+``density``), ``--strategies`` and ``--designs`` run fewer arms, and ``--user-seed``
 draws another 40 users (the community features are refitted without them), to check that
 an idea found on seed 0 holds on users it was not tuned on.
 """
@@ -64,7 +71,12 @@ N_USERS = 40
 MIN_RATINGS, MAX_RATINGS = 150, 600
 HOLDOUT = 0.3
 STEPS = list(range(10, 101, 10))
-STRATEGIES = ("uncertainty", "random", "cold_start")
+STRATEGIES = ("uncertainty", "random", "cold_start", "margin")
+# The query of the uncertainty and cold_start arms: the product's, and the reference's.
+PRODUCT_QUERY = "variance"
+REFERENCE_QUERY = "uncertainty"
+ASK_ORDER = 50  # titles a training run orders for the queue (TASTE_ASK_ORDER)
+EXPLORATION = 0.0  # the product's TASTE_EXPLORATION
 # The reference design: LGBMClassifier() and LogisticRegression() defaults.
 REFERENCE_PARAMS = {
     "n_estimators": 100,
@@ -101,10 +113,12 @@ def simulate(
     strategy: str,
     params: dict,
     seed: int,
-    query: str = "uncertainty",
-    exploration: float = 0.1,
+    query: str = PRODUCT_QUERY,
+    exploration: float = EXPLORATION,
 ) -> tuple[dict[int, float], int]:
     """AP on the held-out titles after each step; also how many steps had no model."""
+    if strategy == "margin":
+        query = "uncertainty"
     pool_rows, pool_y, test_rows, test_y = split
     rng = np.random.default_rng(seed)
     X_pool = features.matrix[pool_rows]
@@ -162,7 +176,7 @@ def run_design(
     splits: dict[int, tuple],
     params: dict,
     strategies: tuple[str, ...] = STRATEGIES,
-    query: str = "uncertainty",
+    query: str = PRODUCT_QUERY,
 ) -> dict:
     result: dict = {}
     for strategy in strategies:
@@ -182,29 +196,45 @@ def run_design(
 
 
 def time_training(
-    features: taste.CatalogFeatures, labeled: dict[int, tuple[np.ndarray, np.ndarray]], params
-) -> float:
-    times = []
+    features: taste.CatalogFeatures,
+    labeled: dict[int, tuple[np.ndarray, np.ndarray]],
+    params,
+    popular: np.ndarray | None = None,
+) -> tuple[float, float | None]:
+    """Median seconds of (fit on 200 labels + score the catalog, the ask order after it).
+
+    The ask order (only with ``popular``, catalog rows most popular first) is the
+    product's: :func:`variance_order` over the 1,500 most popular unlabeled titles.
+    """
+    times, ask_times = [], []
     for i, (rows, y) in enumerate(labeled.values()):
         if len(rows) < 200:
             continue
         pick = np.random.default_rng(i).choice(len(rows), 200, replace=False)
         t0 = time.perf_counter()
         model = taste.TasteModel(random_state=0, **params).fit(features.matrix[rows[pick]], y[pick])
-        model.predict_proba(features.matrix)
+        proba = model.predict_proba(features.matrix)
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        if popular is not None:
+            pool = popular[~np.isin(popular, rows[pick])][: al.VARIANCE_POOL]
+            t0 = time.perf_counter()
+            al.variance_order(features.matrix, proba, rows[pick], pool, ASK_ORDER)
+            ask_times.append(time.perf_counter() - t0)
+    return float(np.median(times)), (float(np.median(ask_times)) if ask_times else None)
 
 
 def time_queue(features: taste.CatalogFeatures, repeats: int = 200) -> float:
+    """Median ms of the numpy part of one queue page over the whole catalog."""
     rng = np.random.default_rng(0)
     n = features.matrix.shape[0]
     proba = rng.random(n)
     eligible = rng.random(n) > 0.05
+    asked = rng.choice(n, ASK_ORDER, replace=False)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        al.select_queue(proba, eligible, n=20, rng=rng)
+        exploit, explore = al.queue_orders(proba, eligible, asked, rng)
+        exploit[:18], explore[:2]
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000)
 
@@ -221,6 +251,8 @@ def dev_report(results: dict, strategies: tuple[str, ...], base_rate: float, arg
     print(f"\nDEV run (query {args.query}, user seed {args.user_seed}), base rate {base_rate:.3f}")
     for design, res in results.items():
         for strat in strategies:
+            if strat not in res:
+                continue
             print(
                 f"{design:9s} {strat:11s} " + " ".join(f"{res[strat][str(s)]:.4f}" for s in STEPS)
             )
@@ -236,7 +268,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--query", default="uncertainty", choices=al.STRATEGIES[:-1])
+    parser.add_argument("--query", default=PRODUCT_QUERY, choices=al.STRATEGIES[:-1])
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--designs", default="ours,reference")
     parser.add_argument("--user-seed", type=int, default=0)
@@ -275,38 +307,54 @@ def main() -> None:
         labeled[int(user)] = (rows, y)
     base_rate = float(np.mean([s[3].mean() for s in splits.values()]))
 
-    arms = {"ours": (ours, {}), "reference": (ref, REFERENCE_PARAMS)}
-    results = {
-        d: run_design(d, *arms[d][:1], prior, cold_rank, splits, arms[d][1], strategies, args.query)
-        for d in designs
+    arms = {
+        "ours": (ours, {}, strategies, args.query),
+        # The reference queries by plain uncertainty: its margin arm would repeat that.
+        "reference": (
+            ref,
+            REFERENCE_PARAMS,
+            tuple(s for s in strategies if s != "margin"),
+            REFERENCE_QUERY,
+        ),
     }
+    results = {}
+    for d in designs:
+        features, params, arm_strategies, query = arms[d]
+        results[d] = run_design(
+            d, features, prior, cold_rank, splits, params, arm_strategies, query
+        )
     if (strategies, designs, args.query, args.user_seed) != (
         STRATEGIES,
         ("ours", "reference"),
-        "uncertainty",
+        PRODUCT_QUERY,
         0,
     ):
         dev_report(results, strategies, base_rate, args)
         return
-    train_ours = time_training(ours, labeled, {})
-    train_ref = time_training(ref, labeled, REFERENCE_PARAMS)
+    members = pd.to_numeric(catalog["members"], errors="coerce").fillna(0).to_numpy()
+    popular = np.argsort(-members, kind="stable")
+    train_ours, ask_order_s = time_training(ours, labeled, {}, popular)
+    train_ref, _ = time_training(ref, labeled, REFERENCE_PARAMS)
     queue_ms = time_queue(ours)
 
     o, r = results["ours"], results["reference"]
     print(f"\nActive learning, {N_USERS} simulated users, held-out base rate {base_rate:.3f}")
-    print(
-        f"{'labels':>6} | "
-        + " | ".join(f"{d[:3]} {s[:11]:>11}" for d in ("ours", "ref") for s in STRATEGIES)
-    )
-    for s in STEPS:
-        cells = [f"{res[strat][str(s)]:>15.4f}" for res in (o, r) for strat in STRATEGIES]
-        print(f"{s:>6} | " + " | ".join(cells))
+    columns = [("ours", o, s) for s in STRATEGIES] + [("ref", r, s) for s in STRATEGIES if s in r]
+    print(f"{'labels':>6} | " + " | ".join(f"{d} {s[:11]:>11}" for d, _, s in columns))
+    for step in STEPS:
+        cells = [f"{res[s][str(step)]:>{len(d) + 12}.4f}" for d, res, s in columns]
+        print(f"{step:>6} | " + " | ".join(cells))
     reach_ours = labels_to_reach(o["uncertainty"], o["random"]["100"])
+    reach_margin = labels_to_reach(o["margin"], o["random"]["100"])
     reach_ref = labels_to_reach(r["uncertainty"], r["random"]["100"])
-    print(f"uncertainty labels to reach random's AP@100: ours {reach_ours}, reference {reach_ref}")
+    print(
+        f"labels to reach random's AP@100: ours {reach_ours} (margin sampling {reach_margin}),"
+        f" reference {reach_ref}"
+    )
     print(
         f"train 200 labels + score catalog: ours {train_ours:.3f} s, reference {train_ref:.3f} s"
-        f" (ratio {train_ours / train_ref:.2f}); queue page {queue_ms:.2f} ms"
+        f" (ratio {train_ours / train_ref:.2f}); ask order {ask_order_s:.3f} s;"
+        f" queue page {queue_ms:.2f} ms"
     )
     print(
         f"features: ours {build_ours_s:.1f} s, reference {build_ref_s:.1f} s;"
@@ -318,17 +366,22 @@ def main() -> None:
         "uncertainty": o["uncertainty"],
         "random": o["random"],
         "cold_start": o["cold_start"],
+        "margin": o["margin"],
+        "query": PRODUCT_QUERY,
         "train_s_per_user_200_labels": round(train_ours, 4),
+        "ask_order_s": round(ask_order_s, 4),
         "queue_ms": round(queue_ms, 3),
         "uncertainty_labels_to_reach_random_at_100": reach_ours,
+        "margin_labels_to_reach_random_at_100": reach_margin,
         "no_model_steps": {s: o[f"{s}_no_model_steps"] for s in STRATEGIES},
         "reference": {
             "uncertainty": r["uncertainty"],
             "random": r["random"],
             "cold_start": r["cold_start"],
+            "query": REFERENCE_QUERY,
             "train_s_per_user_200_labels": round(train_ref, 4),
             "uncertainty_labels_to_reach_random_at_100": reach_ref,
-            "no_model_steps": {s: r[f"{s}_no_model_steps"] for s in STRATEGIES},
+            "no_model_steps": {s: r[f"{s}_no_model_steps"] for s in STRATEGIES if s in r},
         },
         "protocol": {
             "users": N_USERS,
