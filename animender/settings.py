@@ -369,7 +369,7 @@ TASTE_LIST_LIKE_MIN = env.int("TASTE_LIST_LIKE_MIN", default=8)
 TASTE_LIST_DISLIKE_MAX = env.int("TASTE_LIST_DISLIKE_MAX", default=5)
 # Share of each queue page picked at random among eligible titles. Off by default: the
 # variance-reduction queue already asks about confident titles when their answers teach
-# much, and one random title per 10 cost 0.004 AP at 40 labels on 200 simulated users.
+# much, and one random title per 10 cost 0.0024 AP at 40 labels (400 simulated users).
 TASTE_EXPLORATION = env.float("TASTE_EXPLORATION", default=0.0)
 # After each training the queue's next questions are chosen among this many of the most
 # popular titles the member has not labeled or listed (variance reduction, see README),
