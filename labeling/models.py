@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from django.conf import settings
 from django.db import models
 
@@ -130,3 +131,12 @@ class TasteScores(models.Model):
 
     def __str__(self) -> str:
         return f"taste scores of {self.user_id} ({self.version})"
+
+    def mal_id_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.mal_ids), dtype="<i4").astype(np.int64)
+
+    def proba_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.proba), dtype="<f4")
+
+    def ask_order_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.ask_order), dtype="<i4").astype(np.int64)

@@ -84,16 +84,13 @@ def taste_scores_get(*, user) -> tuple[np.ndarray, np.ndarray, str] | None:
     row = TasteScores.objects.filter(user=user).first()
     if row is None:
         return None
-    ids = np.frombuffer(bytes(row.mal_ids), dtype="<i4").astype(np.int64)
-    return ids, np.frombuffer(bytes(row.proba), dtype="<f4"), row.version
+    return row.mal_id_array(), row.proba_array(), row.version
 
 
 def taste_ask_order_get(*, user) -> np.ndarray:
     """MAL ids (int64) the current model asks about next, in order (empty: none stored)."""
     row = TasteScores.objects.filter(user=user).only("ask_order").first()
-    if row is None:
-        return np.empty(0, dtype=np.int64)
-    return np.frombuffer(bytes(row.ask_order), dtype="<i4").astype(np.int64)
+    return row.ask_order_array() if row is not None else np.empty(0, dtype=np.int64)
 
 
 def taste_ask_pool(*, user, size: int) -> np.ndarray:
@@ -249,7 +246,7 @@ def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
 
     show_adult = profile_for(user=user).show_adult
     blocked, n_labels = taste_blocked_ids(user=user)
-    scores = taste_scores_get(user=user)
+    scores = TasteScores.objects.filter(user=user).first()  # P(like) and ask order: one read
     if scores is None:
         order = cold_start_mal_ids()
         order = order[~np.isin(order, blocked)]
@@ -257,12 +254,11 @@ def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
             np.arange(len(order)), order, limit, COLD_START, show_adult=show_adult
         )
         return LabelQueue(COLD_START, "", items)
-    ids, proba, version = scores
-    proba = proba.astype(np.float64)
+    ids, proba = scores.mal_id_array(), scores.proba_array().astype(np.float64)
     exploit, explore = queue_orders(
         proba,
         ~np.isin(ids, blocked),
-        _positions(ids, taste_ask_order_get(user=user)),
+        _positions(ids, scores.ask_order_array()),
         np.random.default_rng([user.pk, n_labels]),
     )
     n_explore = exploration_count(limit, settings.TASTE_EXPLORATION)
@@ -275,4 +271,4 @@ def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
         items += _visible_in_order(
             explore, ids, n_explore, "exploration", proba, show_adult=show_adult
         )
-    return LabelQueue("uncertainty", version, items)
+    return LabelQueue("uncertainty", scores.version, items)
