@@ -40,9 +40,10 @@ test-repeat: venv ## make test REPEAT times (default 5) with every core kept bus
 test-fast: venv ## Run the tests that need no broker
 	$(BIN)/python -m pytest -m "not broker" $(PYTEST_ARGS)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, and no upward import between apps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python .ci/check_layers.py
 
 fmt: venv ## ruff format and autofix
 	$(BIN)/ruff check --fix .

@@ -25,9 +25,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from animender.api_access import ImportRateThrottle, MeApi, MeRateThrottle, TokenObtainRateThrottle
+from accounts.api_access import ImportRateThrottle, MeApi, MeRateThrottle, TokenObtainRateThrottle
+from animender.api_runs import RunAttemptsOutput
 
 from . import exports, imports, selectors, services
+from .imports import IMPORT_RUNS
 from .models import ApiToken, ImportRun, ListEntry, Profile
 
 _ERRORS = OpenApiResponse(
@@ -68,8 +70,11 @@ class ListEntryOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="ImportRun")
-class ImportRunOutput(serializers.ModelSerializer):
+class ImportRunOutput(RunAttemptsOutput, serializers.ModelSerializer):
     percent = serializers.IntegerField()
+    # "status" is the key clients know; the row calls it state (animender.runs).
+    status = serializers.CharField(source="state", read_only=True)
+    run_kind = IMPORT_RUNS
 
     class Meta:
         model = ImportRun
@@ -77,6 +82,8 @@ class ImportRunOutput(serializers.ModelSerializer):
             "id",
             "source",
             "status",
+            "attempts",
+            "max_attempts",
             "phase",
             "mal_username",
             "filename",

@@ -1,25 +1,34 @@
 """Importing a member's list from MyAnimeList: by username through the API, or from an
 uploaded XML export. Each import is an :class:`ImportRun` row worked by a Celery task.
 
-The upload is parsed and validated in the request, so a bad file gets its message at once
-and never becomes a run. The task claims its row with one conditional UPDATE (a redelivered
-message finds nothing to claim), fetches what it needs from MAL while recording progress on
-the row, then writes every entry in one transaction: a failed import leaves the list as it
-was, and re-running it updates entries instead of duplicating them.
+The request only checks an upload cheaply (its size, that it is gzip or XML with a
+<myanimelist> root) and stores its bytes on the run; the task parses it whole, with caps on
+its unpacked size and on its entries, and a bad file fails the run with the parser's message.
+The stored bytes are cleared when the run ends, done or failed. The task claims its row
+with one conditional UPDATE (a redelivered message finds nothing to claim), fetches what it
+needs from MAL while recording progress on the row, then writes every entry in one
+transaction with the row's "done": a failed import leaves the list as it was, and re-running
+it updates entries instead of duplicating them. Claim, heartbeat, finish and the reaper
+(``accounts.reap_stale_imports`` on beat) follow :mod:`animender.runs`: a worker killed
+mid-import has its run queued again until RUN_MAX_ATTEMPTS, and a worker whose run was
+reaped meanwhile writes nothing, entries included.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import asdict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from animender import hooks
 from animender.errors import Conflict, ServiceUnavailable
+from animender.hooks import hook_fire
+from animender.runs import Claim, Heartbeat, RunKind, run_claim, run_finish, run_update, runs_reap
 from catalog.mal_client import (
     MalClient,
     MalConfigError,
@@ -32,7 +41,7 @@ from catalog.models import Anime
 from catalog.records import AnimeRecord
 from catalog.services import anime_upsert_many
 
-from .mal_export import ExportEntry, MalExportError, parse_export
+from .mal_export import ExportEntry, MalExportError, parse_export, upload_check
 from .models import ImportRun, ListEntry
 
 log = logging.getLogger(__name__)
@@ -49,33 +58,30 @@ def _client(**overrides) -> MalClient:
     return MalClient.from_settings(**overrides)
 
 
-def _fail_stale(*, user) -> None:
-    """Mark dead runs failed: a worker killed mid-run leaves its row 'running' forever, and
-    the one-active-import constraint would then block the member's next import."""
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.LIST_IMPORT_STALE_SECONDS)
-    ImportRun.objects.filter(user=user, status=ImportRun.Status.RUNNING).filter(
-        heartbeat_at__lt=cutoff
-    ).update(
-        status=ImportRun.Status.FAILED,
-        error="The import stopped without finishing (the worker was restarted); start it again.",
-        error_code="interrupted",
-        finished_at=now,
+def _send(run_id: int) -> None:
+    from .tasks import import_list_task
+
+    import_list_task.delay(run_id)
+
+
+IMPORT_RUNS = RunKind(name="import", model=ImportRun, send=_send)
+
+
+def import_runs_reap() -> dict[str, list[int]]:
+    """One reaper pass (beat): imports whose worker died are queued again, or failed for
+    good after RUN_MAX_ATTEMPTS (which frees the member's import slot); queued imports whose
+    message was lost are sent again. Returns the primary keys acted on."""
+    reaped = runs_reap(IMPORT_RUNS)
+    # Failed for good: the upload is not kept for a run that will not be retried.
+    ImportRun.objects.filter(pk__in=reaped.failed).update(
+        upload=None, phase="", error_code="interrupted"
     )
-    ImportRun.objects.filter(
-        user=user, status=ImportRun.Status.QUEUED, created_at__lt=cutoff
-    ).update(
-        status=ImportRun.Status.FAILED,
-        error="The import was never picked up by a worker; start it again.",
-        error_code="interrupted",
-        finished_at=now,
-    )
+    return asdict(reaped)
 
 
 def _create_run(*, user, **fields) -> ImportRun:
     from .tasks import import_list_task
 
-    _fail_stale(user=user)
     try:
         with transaction.atomic():
             run = ImportRun.objects.create(user=user, **fields)
@@ -89,25 +95,26 @@ def _create_run(*, user, **fields) -> ImportRun:
 
 
 def import_run_start_xml(*, user, upload) -> ImportRun:
-    """Validate an uploaded export (a Django ``UploadedFile``) and queue its import."""
+    """Check an uploaded export (a Django ``UploadedFile``) cheaply and queue its import;
+    the task parses it."""
     cap = settings.LIST_IMPORT_MAX_UPLOAD_BYTES
+    too_big = ValidationError(
+        {"file": [f"The file is {upload.size / 2**20:.1f} MB; the limit is {cap // 2**20} MB."]}
+    )
     if upload.size > cap:
-        raise ValidationError(
-            {"file": [f"The file is {upload.size / 2**20:.1f} MB; the limit is {cap // 2**20} MB."]}
-        )
+        raise too_big
     data = upload.read(cap + 1)
+    if len(data) > cap:
+        raise too_big  # the declared size lied
     try:
-        parsed = parse_export(data, max_xml_bytes=settings.LIST_IMPORT_MAX_XML_BYTES)
+        upload_check(data)
     except MalExportError as exc:
         raise ValidationError({"file": [str(exc)]}) from None
     return _create_run(
         user=user,
         source=ImportRun.Source.XML,
         filename=(getattr(upload, "name", "") or "")[:255],
-        mal_username=parsed.user_name[:32],
-        entries=[e.as_dict() for e in parsed.entries],
-        total=len(parsed.entries),
-        skipped=parsed.skipped,
+        upload=data,
         phase="Queued",
     )
 
@@ -142,11 +149,21 @@ def import_run_start_mal(*, user, mal_username: str) -> ImportRun:
 # -- the task's work ----------------------------------------------------------------------
 
 
+class _ClaimLost(Exception):
+    """The reaper took this run from us (we were silent too long): stop, write nothing."""
+
+
+def _claim_of(run: ImportRun) -> Claim:
+    # The row as loaded right after the claim: its started_at names this attempt.
+    return Claim(ImportRun, run.pk, run.started_at, run.attempts)
+
+
 def _progress(run: ImportRun, **fields) -> None:
     fields["heartbeat_at"] = timezone.now()
     for name, value in fields.items():
         setattr(run, name, value)
-    ImportRun.objects.filter(pk=run.pk).update(**fields)
+    if not run_update(_claim_of(run), **fields):
+        raise _ClaimLost
 
 
 def _fetch_user_list(
@@ -274,45 +291,47 @@ def list_entries_import(*, user, entries: list[ExportEntry]) -> dict[str, int]:
 
 
 def _finish_failed(run: ImportRun, *, message: str, code: str) -> None:
-    _progress(
-        run,
-        status=ImportRun.Status.FAILED,
+    run_finish(
+        _claim_of(run),
+        state=ImportRun.State.FAILED,
         error=message,
         error_code=code,
         phase="",
-        finished_at=timezone.now(),
+        upload=None,  # a failed run is not retried from its upload: a new upload starts over
     )
+
+
+def _parse_upload(run: ImportRun) -> list[ExportEntry]:
+    _progress(run, phase="Reading the uploaded file")
+    parsed = parse_export(
+        bytes(run.upload or b""),
+        max_xml_bytes=settings.LIST_IMPORT_MAX_XML_BYTES,
+        max_entries=settings.LIST_IMPORT_MAX_ENTRIES,
+    )
+    _progress(
+        run,
+        mal_username=parsed.user_name[:32],
+        total=len(parsed.entries),
+        skipped=parsed.skipped,
+    )
+    return parsed.entries
 
 
 def import_run_execute(
     *, run_id: int, client_factory: Callable[[], MalClient | None] = _optional_client
 ) -> ImportRun | None:
     """The task's work. Returns the row (None when it is gone)."""
-    now = timezone.now()
-    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
-        status=ImportRun.Status.RUNNING, started_at=now, heartbeat_at=now, phase="Starting"
-    )
+    claim = run_claim(ImportRun, run_id, phase="Starting")
     run = ImportRun.objects.filter(pk=run_id).select_related("user").first()
-    if not claimed or run is None:
+    if claim is None or run is None:
         return run  # gone, or already claimed by an earlier delivery of the same message
     try:
-        if run.source == ImportRun.Source.MAL_API:
-            client = client_factory()
-            if client is None:
-                raise MalUnavailable("MAL_CLIENT_ID is not set on this server.")
-            try:
-                entries, records = _fetch_user_list(run, client)
-            finally:
-                client.close()
-        else:
-            entries, records = [ExportEntry(**e) for e in run.entries], {}
-            _progress(run, phase="Checking titles against the catalog", processed=run.total)
-        missing = _ensure_catalog(run, entries, records, client_factory)
-        titles = {e.mal_id: e.title for e in entries}
-        _progress(run, phase="Saving entries")
-        counts = list_entries_import(
-            user=run.user, entries=[e for e in entries if e.mal_id not in missing]
-        )
+        with Heartbeat(claim):
+            _import(run, claim, client_factory)
+    except _ClaimLost:
+        log.warning("import %s: reaped while it ran; this worker wrote nothing", run.pk)
+    except MalExportError as exc:
+        _finish_failed(run, message=str(exc), code="bad_file")
     except (MalUserNotFound, MalListPrivate) as exc:
         _finish_failed(run, message=str(exc), code=type(exc).__name__)
     except MalError as exc:
@@ -331,36 +350,44 @@ def import_run_execute(
             code="internal_error",
         )
     else:
-        _progress(
-            run,
-            status=ImportRun.Status.DONE,
-            phase="",
-            processed=run.total,
-            missing=[{"mal_id": i, "title": titles.get(i, "")} for i in sorted(missing)],
-            entries=[],  # applied: the parsed upload is no longer needed
-            finished_at=timezone.now(),
-            **counts,
-        )
-        from recommender.personal_services import recommendations_refresh_request
-
-        recommendations_refresh_request(user_id=run.user_id, trigger="import")
-        _taste_training_after_import(user=run.user)
+        hook_fire(hooks.MEMBER_INPUTS_CHANGED, user_id=run.user_id, trigger="import")
+        hook_fire(hooks.LIST_IMPORTED, user=run.user)
+    run.refresh_from_db()
     return run
 
 
-def _taste_training_after_import(*, user) -> None:
-    """An imported list with likes and dislikes gives the member a taste model at once
-    (when their profile lets list scores count as labels)."""
-    from labeling.models import TasteTrainingRun
-    from labeling.selectors import profile_for
-    from labeling.services import taste_training_request
-
-    if not profile_for(user=user).labels_from_list:
-        return
-    try:
-        taste_training_request(user=user, trigger=TasteTrainingRun.Trigger.LIST)
-    except ValidationError:
-        pass  # only likes (or dislikes) so far: the model page says what is missing
+def _import(run: ImportRun, claim: Claim, client_factory: Callable[[], MalClient | None]) -> None:
+    if run.source == ImportRun.Source.MAL_API:
+        client = client_factory()
+        if client is None:
+            raise MalUnavailable("MAL_CLIENT_ID is not set on this server.")
+        try:
+            entries, records = _fetch_user_list(run, client)
+        finally:
+            client.close()
+    else:
+        entries, records = _parse_upload(run), {}
+        _progress(run, phase="Checking titles against the catalog", processed=run.total)
+    missing = _ensure_catalog(run, entries, records, client_factory)
+    titles = {e.mal_id: e.title for e in entries}
+    _progress(run, phase="Saving entries")
+    # The entries and "done" commit together, and only while this attempt owns the run: a
+    # worker the reaper gave up on (its run failed, or queued for another) changes nothing.
+    with transaction.atomic():
+        counts = list_entries_import(
+            user=run.user, entries=[e for e in entries if e.mal_id not in missing]
+        )
+        if not run_finish(
+            claim,
+            state=ImportRun.State.DONE,
+            error="",  # an earlier attempt's "worker lost" is history once one succeeds
+            phase="",
+            processed=run.total,
+            missing=[{"mal_id": i, "title": titles.get(i, "")} for i in sorted(missing)],
+            upload=None,  # applied: the upload is no longer needed
+            **counts,
+        ):
+            raise _ClaimLost
 
 
 __all__ = [

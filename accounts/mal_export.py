@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -106,6 +107,41 @@ def read_upload(data: bytes, *, max_xml_bytes: int) -> bytes:
     return xml
 
 
+_HEAD_BYTES = 64 * 1024
+# The first element after an optional BOM, XML declaration and comments: a cheap look at the
+# root without parsing the file.
+_ROOT_TAG = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?(?:\s*<!--.*?-->)*\s*<([A-Za-z_][\w.:-]*)", re.S
+)
+
+
+def upload_check(data: bytes) -> None:
+    """Refuse what is plainly not an export, reading only the first few KB (the request's
+    check; the whole file is parsed later, by the import task). Raises MalExportError."""
+    if data[:2] == GZIP_MAGIC:
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                head = gz.read(_HEAD_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MalExportError(
+                f"The file looks gzipped but cannot be unpacked ({exc})."
+            ) from None
+    else:
+        head = data[:_HEAD_BYTES]
+    if not head.strip():
+        raise MalExportError("The file is empty.")
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        raise MalExportError(
+            "The file is not XML: upload MyAnimeList's export (.xml or .xml.gz) as downloaded."
+        )
+    match = _ROOT_TAG.match(head)
+    if match and match.group(1) != b"myanimelist":
+        raise MalExportError(
+            f"This is not a MyAnimeList export: the root element is "
+            f"<{match.group(1).decode('ascii', 'replace')}>, expected <myanimelist>."
+        )
+
+
 def _text(el: Element, tag: str) -> str:
     child = el.find(tag)
     return (child.text or "").strip() if child is not None else ""
@@ -122,11 +158,14 @@ def _int(value: str, *, what: str, where: str, low: int = 0, high: int | None = 
     return number
 
 
-def parse_export(data: bytes, *, max_xml_bytes: int) -> ParsedExport:
+def parse_export(
+    data: bytes, *, max_xml_bytes: int, max_entries: int | None = None
+) -> ParsedExport:
     """Parse a MAL anime-list export (``.xml`` or ``.xml.gz`` bytes) or raise MalExportError.
 
     Entries are keyed on ``series_animedb_id`` (titles are display-only); id 0 is skipped
     and counted; a title listed twice keeps its last entry. Tag order does not matter.
+    More than ``max_entries`` <anime> elements is refused (MAL lists stay far below it).
     """
     xml = read_upload(data, max_xml_bytes=max_xml_bytes)
     if not xml.strip():
@@ -154,6 +193,11 @@ def parse_export(data: bytes, *, max_xml_bytes: int) -> ParsedExport:
     by_id: dict[int, ExportEntry] = {}
     skipped = 0
     for n, node in enumerate(root.iter("anime"), start=1):
+        if max_entries is not None and n > max_entries:
+            raise MalExportError(
+                f"The export lists more than {max_entries:,} titles; the limit is "
+                f"{max_entries:,}. Nothing was imported."
+            )
         where = f"Entry {n}"
         mal_id = _int(_text(node, "series_animedb_id"), what="series_animedb_id", where=where)
         if mal_id == 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from animender.runs import RunRow
+
 
 class Profile(models.Model):
     """Per-user preferences; created on first access (see ``accounts.services``)."""
@@ -68,25 +70,26 @@ class ListEntry(models.Model):
         return f"{self.user_id} · {self.anime_id}: {self.status} {self.score}"
 
 
-class ImportRun(models.Model):
+class ImportRun(RunRow):
     """One list import (MAL username or XML export); pages and the API read progress here.
 
     Progress lives on this row, not in Celery's result backend: queued -> running -> done |
-    failed. At most one queued-or-running import per member, enforced by a partial unique
-    constraint (not a check-then-act), so two clicks or a redelivered task cannot race.
+    failed, by the one lifecycle of :mod:`animender.runs`. At most one queued-or-running
+    import per member, enforced by a partial unique constraint (not a check-then-act), so
+    two clicks or a redelivered task cannot race.
     """
 
     class Source(models.TextChoices):
         MAL_API = "mal_api", "MyAnimeList username"
         XML = "xml", "MyAnimeList XML export"
 
-    class Status(models.TextChoices):
+    class State(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = (State.QUEUED, State.RUNNING)
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_runs"
@@ -94,11 +97,12 @@ class ImportRun(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     mal_username = models.CharField(max_length=32, blank=True, default="")
     filename = models.CharField(max_length=255, blank=True, default="")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     phase = models.CharField(max_length=80, blank=True, default="", help_text="What it does now.")
-    # An XML upload is parsed and validated in the request (a bad file never becomes a run);
-    # its entries wait here for the task and are cleared once applied.
-    entries = models.JSONField(default=list, blank=True)
+    # The uploaded export (gzip or plain XML, as sent) waits here for the task, which parses
+    # it and clears it when the run ends. In the database, not on file storage: a worker on
+    # another host shares the database but not necessarily a media folder.
+    upload = models.BinaryField(null=True, blank=True, editable=False)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -108,33 +112,28 @@ class ImportRun(models.Model):
     titles_fetched = models.PositiveIntegerField(default=0)
     # Titles neither in the catalog nor fetchable from MAL: [{"mal_id": .., "title": ..}].
     missing = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True, default="")
     error_code = models.CharField(max_length=40, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
-                condition=models.Q(status__in=["queued", "running"]),
+                condition=models.Q(state__in=["queued", "running"]),
                 name="one_active_import_per_user",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"import #{self.pk} of {self.user_id} ({self.status})"
+        return f"import #{self.pk} of {self.user_id} ({self.state})"
 
     @property
     def is_active(self) -> bool:
-        return self.status in self.ACTIVE
+        return self.state in self.ACTIVE
 
     @property
     def percent(self) -> int:
-        if self.status == self.Status.DONE:
+        if self.state == self.State.DONE:
             return 100
         return int(100 * self.processed / self.total) if self.total else 0
 

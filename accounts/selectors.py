@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Lower
 
 from catalog.models import Anime, Genre
+from recommender.ml.preferences import UNSCORED
 
 from .models import ApiToken, ImportRun, ListEntry, Profile
+
+_IN_CHUNK = 900  # SQLite caps the number of bound parameters in one IN (...)
+
 
 # Platform members and community data-set members share the engines' user axis. Community
 # ids are positive (CommunityRating.member is a PositiveIntegerField), so member ``pk`` maps
 # to ``-pk``: a separate id space that can never collide, and is easy to tell apart.
-UNSCORED = -1
-
-
 def platform_user_key(user_id: int) -> int:
     return -int(user_id)
 
@@ -54,15 +56,6 @@ def profile_get(*, user) -> Profile:
         return Profile(user=user)
 
 
-def adult_visible(*, user) -> bool:
-    """Whether this member sees adult titles: their own setting, off by default."""
-    from django.conf import settings
-
-    if user is None or not user.is_authenticated:
-        return settings.SHOW_ADULT_CONTENT
-    return profile_get(user=user).show_adult
-
-
 def list_entry_queryset(
     *,
     user,
@@ -94,18 +87,21 @@ def list_entry_get(*, user, mal_id: int) -> ListEntry | None:
     return ListEntry.objects.filter(user=user, anime_id=mal_id).select_related("anime").first()
 
 
-def list_entry_excluded_anime_ids(*, user) -> set[int]:
-    """Titles this member listed (any status) or marked not interested: never suggest them."""
-    return set(ListEntry.objects.filter(user=user).values_list("anime_id", flat=True))
-
-
-def list_entry_states(*, user) -> dict[int, tuple[str, int | None, int, bool]]:
-    """``{anime_id: (status, score, episodes_watched, not_interested)}`` for one member: one
-    narrow query that lets a grid of cards show their list state without a query per card."""
-    rows = ListEntry.objects.filter(user=user).values_list(
-        "anime_id", "status", "score", "episodes_watched", "not_interested"
-    )
-    return {a: (s, sc, ep, ni) for a, s, sc, ep, ni in rows}
+def list_entry_states(
+    *, user, mal_ids: Iterable[int]
+) -> dict[int, tuple[str, int | None, int, bool]]:
+    """``{anime_id: (status, score, episodes_watched, not_interested)}`` for the titles of
+    ``mal_ids`` the member listed: one narrow query for a page's cards, reading only their
+    rows however long the member's list is."""
+    ids = sorted(set(mal_ids))
+    states: dict[int, tuple[str, int | None, int, bool]] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        rows = ListEntry.objects.filter(user=user, anime_id__in=ids[i : i + _IN_CHUNK])
+        for a, s, sc, ep, ni in rows.values_list(
+            "anime_id", "status", "score", "episodes_watched", "not_interested"
+        ):
+            states[a] = (s, sc, ep, ni)
+    return states
 
 
 def list_tab_counts(*, user, show_adult: bool = True) -> dict[str, int]:
@@ -208,7 +204,7 @@ def list_training_rows() -> list[tuple[int, int, int]]:
 
 
 def import_run_list(*, user) -> QuerySet[ImportRun]:
-    return ImportRun.objects.filter(user=user).defer("entries")
+    return ImportRun.objects.filter(user=user).defer("upload")  # up to an upload's size
 
 
 def import_run_get(*, user, run_id: int) -> ImportRun | None:

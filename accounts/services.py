@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from animender import hooks
 from animender.errors import Conflict
+from animender.hooks import hook_fire
 from catalog.models import Anime
 
 from .models import ApiToken, ListEntry, Profile
@@ -60,9 +62,7 @@ def profile_update(*, user, **changes) -> Profile:
 def _list_changed(user) -> None:
     """Every list write ends here: the member's stored recommendations refresh in the
     background (debounced, so a burst of edits is one refresh)."""
-    from recommender.personal_services import recommendations_refresh_request
-
-    recommendations_refresh_request(user_id=user.pk, trigger="list")
+    hook_fire(hooks.MEMBER_INPUTS_CHANGED, user_id=user.pk, trigger="list")
 
 
 def _validated(
@@ -225,9 +225,7 @@ def account_delete(*, user, password: str) -> None:
     (foreign keys cascade from the user), after checking the password."""
     if not password or not user.check_password(password):
         raise ValidationError({"password": ["The password is not correct."]})
-    from labeling.services import taste_artifacts_delete
-
     user_id = user.pk
     user.delete()
-    # The rows went by cascade; the member's model files go once that is committed.
-    transaction.on_commit(lambda: taste_artifacts_delete(user_id=user_id))
+    # The rows went by cascade; the member's files (taste models) go once that is committed.
+    transaction.on_commit(lambda: hook_fire(hooks.ACCOUNT_DELETED, user_id=user_id))

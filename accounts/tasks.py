@@ -13,4 +13,11 @@ from . import imports
 @shared_task(name="accounts.import_list", soft_time_limit=30 * 60, time_limit=30 * 60 + 60)
 def import_list_task(run_id: int) -> str:
     run = imports.import_run_execute(run_id=run_id)
-    return run.status if run else "gone"
+    return run.state if run else "gone"
+
+
+# Name is a contract with CELERY_BEAT_SCHEDULE: never rename.
+@shared_task(name="accounts.reap_stale_imports")
+def reap_stale_imports_task() -> dict[str, list[int]]:
+    """Periodic: queue again (or fail, after RUN_MAX_ATTEMPTS) imports whose worker died."""
+    return imports.import_runs_reap()

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from animender.errors import Conflict, ServiceUnavailable
 from catalog.models import Anime
+from catalog.selectors import adult_visible
 
 from . import exports, imports, selectors, services
 from .forms import (
@@ -46,7 +47,7 @@ def _add_form_errors(form, exc: ValidationError) -> None:
 @require_GET
 def my_list(request: HttpRequest) -> HttpResponse:
     form = ListFilterForm(request.GET)
-    show_adult = selectors.adult_visible(user=request.user)
+    show_adult = adult_visible(user=request.user)
     context = {
         "form": form,
         "profile": selectors.profile_get(user=request.user),
@@ -176,7 +177,11 @@ def import_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.import_run_get(user=request.user, run_id=run_id)
     if run is None:
         raise Http404("No such import.")
-    return render(request, "accounts/import_detail.html", {"run": run})
+    return render(
+        request,
+        "accounts/import_detail.html",
+        {"run": run, "max_attempts": imports.IMPORT_RUNS.max_attempts()},
+    )
 
 
 @login_required
@@ -262,7 +267,7 @@ def public_list(request: HttpRequest, username: str) -> HttpResponse:
         raise Http404("No such list.")
     form = ListFilterForm(request.GET)
     f = form.cleaned_data if form.is_valid() else {"status": "", "sort": "", "page": 1}
-    show_adult = selectors.adult_visible(user=request.user)
+    show_adult = adult_visible(user=request.user)
     qs = selectors.list_entry_queryset(
         user=owner,
         tab=f["status"] if f["status"] != selectors.NOT_INTERESTED_TAB else "",

@@ -39,6 +39,25 @@ def env_bool(name: str, default: bool) -> bool:
     return _BOOLS[raw]
 
 
+RUN_KINDS = ("sync", "training", "evaluation", "taste", "import", "refresh")
+
+
+def env_kind_numbers(name: str, cast: type) -> dict[str, float | int]:
+    """``"import=1800,taste=600"`` -> ``{"import": 1800, "taste": 600}``; an unknown kind or
+    a value that is not a number fails loudly at startup."""
+    out = {}
+    for part in filter(None, (p.strip() for p in env.str(name, default="").split(","))):
+        kind, _, value = part.partition("=")
+        kind = kind.strip()
+        if kind not in RUN_KINDS:
+            raise ImproperlyConfigured(f"{name}: unknown run kind {kind!r} (one of {RUN_KINDS}).")
+        try:
+            out[kind] = cast(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {part!r} is not kind=number.") from None
+    return out
+
+
 ANIMENDER_ENV = env.str("ANIMENDER_ENV", default="local")
 if ANIMENDER_ENV not in {"local", "production"}:
     raise ImproperlyConfigured("ANIMENDER_ENV must be 'local' or 'production'.")
@@ -233,7 +252,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "accounts.authentication.ApiTokenAuthentication",
     ],
-    # Scopes used by animender.api_access: per member on /api/me/..., per IP on token login.
+    # Scopes used by accounts.api_access: per member on /api/me/..., per IP on token login.
     "DEFAULT_THROTTLE_RATES": {
         "me": env.str("API_ME_THROTTLE_RATE", default="300/min"),
         "me_import": env.str("API_IMPORT_THROTTLE_RATE", default="20/hour"),
@@ -275,8 +294,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # fails a running row silent for longer than RUN_STALE_AFTER_SECONDS (its worker died).
 RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=30.0)
 RUN_STALE_AFTER_SECONDS = env.float("RUN_STALE_AFTER_SECONDS", default=300.0)
-# A queued training whose message never reached a worker stops holding its slot after this.
-RUN_QUEUED_TIMEOUT_SECONDS = env.int("RUN_QUEUED_TIMEOUT_SECONDS", default=12 * 3600)
+# Per kind of run (sync, training, evaluation, taste, import, refresh): "import=1800,...",
+# over these defaults: the limits those kinds had before the one lifecycle (an import waits
+# on MAL's throttling, a taste fit and a refresh hold the GIL in places).
+RUN_STALE_AFTER_DEFAULTS = {"taste": 20 * 60.0, "import": 30 * 60.0, "refresh": 10 * 60.0}
+RUN_STALE_AFTER_OVERRIDES = {
+    **RUN_STALE_AFTER_DEFAULTS,
+    **env_kind_numbers("RUN_STALE_AFTER_OVERRIDES", float),
+}
+# A run whose worker dies is queued again until it has used this many attempts, then stays
+# failed with its error (an out-of-memory fit must not restart forever).
+RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
+RUN_MAX_ATTEMPTS_OVERRIDES = env_kind_numbers("RUN_MAX_ATTEMPTS_OVERRIDES", int)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Season endpoints catch new and changed titles cheaply; the ranking walk is a full resync.
@@ -303,10 +332,16 @@ CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (no heartbeat) are failed and queued again.
     "catalog-reap-stale-syncs": {"task": "catalog.reap_stale_runs", "schedule": 120},
     "recommender-reap-stale-runs": {"task": "recommender.reap_stale_runs", "schedule": 120},
-    # Taste runs whose worker died stop blocking their member's next run.
-    "labeling-reap-stale-taste-runs": {
-        "task": "labeling.reap_stale_taste_runs",
-        "schedule": 10 * 60,
+    "recommender-reap-stale-evaluations": {
+        "task": "recommender.reap_stale_evaluations",
+        "schedule": 120,
+    },
+    # Taste runs, list imports and recommendation refreshes likewise (animender.runs).
+    "labeling-reap-stale-taste-runs": {"task": "labeling.reap_stale_taste_runs", "schedule": 120},
+    "accounts-reap-stale-imports": {"task": "accounts.reap_stale_imports", "schedule": 120},
+    "recommender-reap-stale-refreshes": {
+        "task": "recommender.reap_stale_refreshes",
+        "schedule": 120,
     },
 }
 
@@ -327,16 +362,25 @@ MAL_RELATIONS_BATCH = env.int("MAL_RELATIONS_BATCH", default=600)
 LIST_IMPORT_MAX_UPLOAD_BYTES = env.int("LIST_IMPORT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 LIST_IMPORT_MAX_XML_BYTES = env.int("LIST_IMPORT_MAX_XML_BYTES", default=64 * 1024 * 1024)
 LIST_IMPORT_MAX_DETAIL_FETCHES = env.int("LIST_IMPORT_MAX_DETAIL_FETCHES", default=200)
-# A running import whose heartbeat is older than this is taken as dead (worker killed).
-LIST_IMPORT_STALE_SECONDS = env.int("LIST_IMPORT_STALE_SECONDS", default=30 * 60)
+# Entries per export, checked by the import task as it parses (MAL's largest lists are a
+# few thousand titles; more is not a list to import in one transaction).
+LIST_IMPORT_MAX_ENTRIES = env.int("LIST_IMPORT_MAX_ENTRIES", default=50_000)
 
 # Catalog
 ANIMENDER_DATA_DIR = env.str("ANIMENDER_DATA_DIR", default="")
 SHOW_ADULT_CONTENT = env_bool("SHOW_ADULT_CONTENT", default=False)
 # Per-engine hyper-parameter overrides, e.g. {"watchlist_nn": {"epochs": 40}}.
 RECOMMENDER_ENGINE_PARAMS = env.json("RECOMMENDER_ENGINE_PARAMS", default={})
-# A watched title scored at or below this counts against its neighbours, not for them.
+# What a member's score says (animender/score_rules.py): at or above the first it is a like
+# (reasons name it, the taste model learns it), at or below the second a dislike, which
+# counts against its neighbours; between, neither.
+RECOMMENDER_LIKE_MIN_SCORE = env.int("RECOMMENDER_LIKE_MIN_SCORE", default=8)
 RECOMMENDER_DISLIKE_MAX_SCORE = env.int("RECOMMENDER_DISLIKE_MAX_SCORE", default=4)
+if not 1 <= RECOMMENDER_DISLIKE_MAX_SCORE < RECOMMENDER_LIKE_MIN_SCORE <= 10:
+    # A rule where a score is both, or where nothing can be a like, stops startup.
+    raise ImproperlyConfigured(
+        "need 1 <= RECOMMENDER_DISLIKE_MAX_SCORE < RECOMMENDER_LIKE_MIN_SCORE <= 10"
+    )
 # POST /api/recommendations/ is open to anyone: a per-IP rate (DRF syntax, e.g. 30/minute).
 RECOMMENDATIONS_ANON_RATE = env.str("RECOMMENDATIONS_ANON_RATE", default="30/minute")
 MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models")))
@@ -345,16 +389,17 @@ MODEL_DIR = Path(env.str("ANIMENDER_MODEL_DIR", default=str(VAR_DIR / "models"))
 # previous version keeps serving, instead of the kernel killing the worker.
 TRAINING_MEMORY_LIMIT_MB = env.int("TRAINING_MEMORY_LIMIT_MB", default=0)
 
-# Personal recommendations (recommender.personal_services)
+# Personal recommendations (recommender.personal.services)
 # Cards stored per member and engine: deep enough that the page's filters still fill a page.
 RECOMMENDATIONS_STORED_PER_ENGINE = env.int("RECOMMENDATIONS_STORED_PER_ENGINE", default=300)
 # A refresh waits this long after the change that asked for it, so a burst of ratings is
 # one refresh (requests while one is queued are dropped: the queued one reads them all).
 RECOMMENDATIONS_REFRESH_DELAY_SECONDS = env.int("RECOMMENDATIONS_REFRESH_DELAY_SECONDS", default=3)
-# A running refresh without a heartbeat for this long lost its worker: a new request
-# takes it over.
-RECOMMENDATIONS_REFRESH_STALE_SECONDS = env.int(
-    "RECOMMENDATIONS_REFRESH_STALE_SECONDS", default=10 * 60
+# After a retrain every member refreshes: this many members per task, one after another;
+# a batch still going after BATCH_SECONDS hands the rest to a new batch task.
+RECOMMENDATIONS_REFRESH_BATCH_SIZE = env.int("RECOMMENDATIONS_REFRESH_BATCH_SIZE", default=50)
+RECOMMENDATIONS_REFRESH_BATCH_SECONDS = env.int(
+    "RECOMMENDATIONS_REFRESH_BATCH_SECONDS", default=5 * 60
 )
 # "Surprise me" leaves out the titles ranked this popular or more on MAL.
 RECOMMENDATIONS_SURPRISE_SKIP_POPULAR = env.int(
@@ -364,9 +409,6 @@ RECOMMENDATIONS_SURPRISE_SKIP_POPULAR = env.int(
 # Per-user taste models (labeling app)
 # A member's model retrains in the background after this many new like/dislike labels.
 TASTE_RETRAIN_EVERY = env.int("TASTE_RETRAIN_EVERY", default=10)
-# List entries used as labels (when the member allows it): score >= like, <= dislike.
-TASTE_LIST_LIKE_MIN = env.int("TASTE_LIST_LIKE_MIN", default=8)
-TASTE_LIST_DISLIKE_MAX = env.int("TASTE_LIST_DISLIKE_MAX", default=5)
 # Share of each queue page picked at random among eligible titles. Off by default: the
 # variance-reduction queue already asks about confident titles when their answers teach
 # much, and one random title per 10 cost 0.0024 AP at 40 labels (400 simulated users).
@@ -378,8 +420,6 @@ TASTE_ASK_POOL = env.int("TASTE_ASK_POOL", default=1500)
 TASTE_ASK_ORDER = env.int("TASTE_ASK_ORDER", default=50)
 # Learn item factors from community ratings into the catalog features.
 TASTE_COMMUNITY_FEATURES = env_bool("TASTE_COMMUNITY_FEATURES", default=True)
-# A running taste run without a heartbeat for this long lost its worker: marked failed.
-TASTE_RUN_STALE_SECONDS = env.int("TASTE_RUN_STALE_SECONDS", default=20 * 60)
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

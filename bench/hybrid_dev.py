@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 
 from recommender.ml import hybrid as H  # noqa: E402
 from recommender.ml.data import load_ratings, split_topn  # noqa: E402
-from recommender.ml.evaluation import hybrid_model, topn_metrics  # noqa: E402
+from recommender.ml.evaluation import hybrid_model  # noqa: E402
+from recommender.ml.metrics import topn_metrics  # noqa: E402
 
 
 def _components(path: Path, model: H.HybridRanker, rows) -> H.Components:

@@ -201,8 +201,8 @@ def child_import(directory: str) -> dict:
     from django.db import connection
 
     from catalog.models import Anime
+    from recommender.engines.ratings_import import community_ratings_import
     from recommender.models import CommunityRating
-    from recommender.ratings_import import community_ratings_import
 
     catalog_rows = sum(1 for _ in open(Path(directory) / "catalog.csv", "rb")) - 1
     if Anime.objects.count() < catalog_rows:  # a rough check; the import upserts anyway
@@ -224,7 +224,7 @@ def child_import(directory: str) -> dict:
 
 def child_read() -> dict:
     _django()
-    from recommender.training_data import community_interactions_arrays
+    from recommender.engines.training_data import community_interactions_arrays
 
     _reset_peak()
     base_mb = _mb(_status_kib("VmRSS"))

@@ -107,7 +107,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import ListEntry
 from accounts.services import api_token_create
 from catalog.models import Anime
-from recommender.personal_services import recommendations_refresh_request
+from recommender.personal.services import recommendations_refresh_request
 
 lists = json.load(open(os.environ["BENCH_MEMBER_LISTS"]))
 known = set(Anime.objects.values_list("mal_id", flat=True))

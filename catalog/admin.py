@@ -27,10 +27,13 @@ class SyncRunAdmin(admin.ModelAdmin):
         "pk",
         "mode",
         "state",
+        "attempts",
         "pages",
         "titles_created",
         "titles_updated",
-        "started_at",
+        "error",
+        "created_at",
         "finished_at",
     ]
+    list_filter = ["mode", "state"]
     readonly_fields = [f.name for f in SyncRun._meta.fields]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -13,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .filters import AnimeSearchInputSerializer, AnimeSearchParams
-from .selectors import anime_get, anime_search, genre_list
+from .selectors import adult_visible, anime_get, anime_search, genre_list
 
 _BAD_PARAMS = OpenApiResponse(
     description="Invalid query parameters; each key names a parameter, e.g. "
@@ -93,7 +92,7 @@ class AnimeListApi(APIView):
         filters = AnimeSearchInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.to_params()
-        qs = anime_search(params=params, show_adult=settings.SHOW_ADULT_CONTENT)
+        qs = anime_search(params=params, show_adult=adult_visible(user=request.user))
         paginator = AnimePagination(params=params)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
@@ -126,7 +125,7 @@ class AnimeDetailApi(APIView):
         responses={200: OutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, mal_id: int) -> Response:
-        anime = anime_get(mal_id=mal_id, show_adult=settings.SHOW_ADULT_CONTENT)
+        anime = anime_get(mal_id=mal_id, show_adult=adult_visible(user=request.user))
         if anime is None:
             raise NotFound("No anime with this id.")
         return Response(self.OutputSerializer(anime).data)
@@ -147,5 +146,5 @@ class GenreListApi(APIView):
         responses={200: OutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        genres = genre_list(show_adult=settings.SHOW_ADULT_CONTENT)
+        genres = genre_list(show_adult=adult_visible(user=request.user))
         return Response(self.OutputSerializer(genres, many=True).data)

@@ -160,12 +160,15 @@ class AnimeRelation(models.Model):
         return f"{self.related_id} is {self.relation_type} of {self.anime_id}"
 
 
-class SyncRun(models.Model):
+class SyncRun(runs.RunRow):
     """One catalog sync: progress, counts and the checkpoint an interrupted run resumes from.
 
-    At most one sync per mode runs at once (a partial unique constraint); the worker beats
-    ``heartbeat_at`` and a reaper fails a silent one (see :mod:`animender.runs`). Only a
-    run that failed for a ``retryable`` reason, with the plan of the current day, resumes.
+    At most one sync per mode is queued or running (a partial unique constraint); the
+    worker claims the row and beats ``heartbeat_at`` (see :mod:`animender.runs`). A sync
+    whose worker died is queued again *on the same row*, so it continues at its committed
+    checkpoint and its ``attempts`` count every worker that died on it, up to the cap. A
+    run that failed for a ``retryable`` reason (429, 5xx), with the plan of the current
+    day, is resumed by the next sync: a new row with ``resumed_from``.
     """
 
     class Mode(models.TextChoices):
@@ -173,12 +176,13 @@ class SyncRun(models.Model):
         SEASONAL = "seasonal", "Seasonal (incremental)"
 
     class State(models.TextChoices):
+        QUEUED = runs.QUEUED, "Queued"
         RUNNING = runs.RUNNING, "Running"
         DONE = runs.DONE, "Done"
         FAILED = runs.FAILED, "Failed"
 
     mode = models.CharField(max_length=10, choices=Mode.choices)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     # The Celery message that started it: a redelivered message finds its run and returns.
     task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Every endpoint of the run's plan; a plan made for another season is not resumed.
@@ -194,24 +198,20 @@ class SyncRun(models.Model):
     requests = models.PositiveIntegerField(default=0)
     titles_created = models.PositiveIntegerField(default=0)
     titles_updated = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
     retryable = models.BooleanField(
         default=False, help_text="Failed for a passing reason (429, 5xx, timeout): resumable."
     )
     resumed_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumptions"
     )
-    started_at = models.DateTimeField(auto_now_add=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-started_at"]
+        ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["mode"],
-                condition=models.Q(state=runs.RUNNING),
-                name="one_running_sync_per_mode",
+                condition=models.Q(state__in=runs.ACTIVE_STATES),
+                name="one_active_sync_per_mode",
             )
         ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     Case,
     Count,
@@ -59,11 +60,31 @@ _ORDERINGS: dict[str, tuple] = {
 }
 
 
+def adult_visible(*, user=None) -> bool:
+    """Whether ``user`` sees adult titles: the site's one adult-content rule.
+
+    ``SHOW_ADULT_CONTENT`` is the ceiling: a visitor (None or anonymous) sees what it
+    allows, a member only what it allows *and* their own setting asks for (off by
+    default). Every page, API, queue and refresh asks here.
+    """
+    if not settings.SHOW_ADULT_CONTENT:
+        return False
+    if user is None or not user.is_authenticated:
+        return True
+    # The profile is accounts' (a layer above): read through the user's reverse accessor,
+    # so the catalog imports nothing of it. No profile row yet means the defaults.
+    try:
+        return bool(user.profile.show_adult)
+    except ObjectDoesNotExist:
+        return False
+
+
 def anime_visible(*, show_adult: bool | None = None) -> QuerySet[Anime]:
     """The titles people may see: the one adult-content rule of the site.
 
     Adult titles (``is_adult``: Hentai-tagged or Rx-rated) only when ``show_adult``,
-    which defaults to the ``SHOW_ADULT_CONTENT`` setting.
+    which defaults to the ``SHOW_ADULT_CONTENT`` setting (what a visitor sees); pass
+    :func:`adult_visible` for a member.
     """
     if show_adult is None:
         show_adult = settings.SHOW_ADULT_CONTENT

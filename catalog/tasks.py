@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from celery import shared_task
@@ -19,19 +20,23 @@ log = logging.getLogger(__name__)
 @shared_task(
     bind=True, name="catalog.sync_catalog", soft_time_limit=60 * 60, time_limit=60 * 60 + 120
 )
-def sync_catalog_task(self, mode: str = "full") -> int | None:
-    """Sync ``mode``; skipped with a log line while another sync of ``mode`` runs."""
+def sync_catalog_task(self, mode: str = "full", run_id: int | None = None) -> int | None:
+    """Sync ``mode``; skipped with a log line while another sync of ``mode`` runs.
+
+    ``run_id``: the reaper's resend of a sync whose worker died (its mode is on the row).
+    """
     try:
-        return catalog_sync(mode=mode, task_id=self.request.id or "").pk
+        run = catalog_sync(mode=mode, task_id=self.request.id or "", run_id=run_id)
     except RunAlreadyActive as exc:
         log.info("catalog %s sync skipped: %s", mode, exc)
         return None
+    return run.pk if run is not None else None
 
 
 @shared_task(name="catalog.reap_stale_runs")
-def reap_stale_syncs_task() -> list[int]:
-    """Periodic: fail syncs whose worker died (resumable) and queue them again."""
-    return [run.pk for run in sync_runs_reap_stale(requeue=True)]
+def reap_stale_syncs_task() -> dict[str, list[int]]:
+    """Periodic: queue again (or, at the attempt cap, fail) syncs whose worker died."""
+    return dataclasses.asdict(sync_runs_reap_stale())
 
 
 # Name is a contract with CELERY_BEAT_SCHEDULE. One details request per title at ~1 req/s:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from .filters import AnimeSearchInputSerializer, AnimeSearchParams, Sort
 from .selectors import (
+    adult_visible,
     anime_filter_options,
     anime_get,
     anime_search,
@@ -21,7 +21,7 @@ HOME_GENRES = 18
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    show_adult = settings.SHOW_ADULT_CONTENT
+    show_adult = adult_visible(user=request.user)
     top = anime_search(params=AnimeSearchParams(sort=Sort.SCORE), show_adult=show_adult)
     popular = anime_search(params=AnimeSearchParams(sort=Sort.POPULARITY), show_adult=show_adult)
     genres = sorted(genre_list(show_adult=show_adult), key=lambda g: -g.anime_count)
@@ -53,7 +53,7 @@ def _form_state(request: HttpRequest) -> dict:
 
 
 def anime_list(request: HttpRequest) -> HttpResponse:
-    show_adult = settings.SHOW_ADULT_CONTENT
+    show_adult = adult_visible(user=request.user)
     options = anime_filter_options(show_adult=show_adult)
     context = {
         "form": _form_state(request),
@@ -82,7 +82,7 @@ def anime_list(request: HttpRequest) -> HttpResponse:
 
 
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
-    anime = anime_get(mal_id=mal_id, show_adult=settings.SHOW_ADULT_CONTENT)
+    anime = anime_get(mal_id=mal_id, show_adult=adult_visible(user=request.user))
     if anime is None:
         raise Http404("No title with this id.")
     return render(request, "catalog/anime_detail.html", {"anime": anime})

@@ -10,10 +10,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from animender.api_runs import RunAttemptsOutput
+from labeling.selectors import label_get, label_list, label_queue_for_user, labeling_progress
+from labeling.services import label_delete, label_save
+from labeling.taste.runs import TASTE_RUNS, taste_training_request
+from labeling.taste.selectors import taste_run_list as run_list
+
 from .models import Label, TasteTrainingRun
-from .selectors import label_get, label_list, label_queue_for_user, labeling_progress
-from .selectors import taste_run_list as run_list
-from .services import label_delete, label_save, taste_training_request
 
 MAX_QUEUE = 50
 MAX_RUNS = 100
@@ -69,16 +72,21 @@ class LabelOutput(serializers.ModelSerializer):
 
 
 @extend_schema_serializer(component_name="TasteTrainingRun")
-class TasteRunOutput(serializers.ModelSerializer):
+class TasteRunOutput(RunAttemptsOutput, serializers.ModelSerializer):
     average_precision = serializers.FloatField(source="metrics.average_precision", default=None)
     roc_auc = serializers.FloatField(source="metrics.roc_auc", default=None)
     base_rate = serializers.FloatField(source="metrics.base_rate", default=None)
+    # "status" is the key clients know; the row calls it state (animender.runs).
+    status = serializers.CharField(source="state", read_only=True)
+    run_kind = TASTE_RUNS
 
     class Meta:
         model = TasteTrainingRun
         fields = [
             "id",
             "status",
+            "attempts",
+            "max_attempts",
             "trigger",
             "n_labels",
             "n_pos",

@@ -6,6 +6,8 @@ import numpy as np
 from django.conf import settings
 from django.db import models
 
+from animender.runs import RunRow
+
 
 class Label(models.Model):
     """One member's answer about one title; skips are kept so the queue moves on."""
@@ -34,15 +36,15 @@ class Label(models.Model):
         return f"{self.user_id} · {self.anime_id}: {self.answer}"
 
 
-class TasteTrainingRun(models.Model):
+class TasteTrainingRun(RunRow):
     """One training of one member's taste model; the page and API read progress from it.
 
     The database keeps at most one queued and one running run per member (partial unique
     constraints), so two workers never train the same member at once, whatever the broker
-    redelivers.
+    redelivers. Claim, heartbeat, finish and reaping follow :mod:`animender.runs`.
     """
 
-    class Status(models.TextChoices):
+    class State(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
@@ -58,7 +60,7 @@ class TasteTrainingRun(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="taste_runs"
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
     # Highest Label id when requested: labels above it count towards the next retrain.
     last_label_id = models.BigIntegerField(default=0)
@@ -71,30 +73,25 @@ class TasteTrainingRun(models.Model):
     durations = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
     version = models.CharField(max_length=40, blank=True, default="")
     catalog_version = models.CharField(max_length=40, blank=True, default="")
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
-                condition=models.Q(status="queued"),
+                condition=models.Q(state="queued"),
                 name="uniq_taste_run_queued_per_user",
             ),
             models.UniqueConstraint(
                 fields=["user"],
-                condition=models.Q(status="running"),
+                condition=models.Q(state="running"),
                 name="uniq_taste_run_running_per_user",
             ),
         ]
         indexes = [models.Index(fields=["user", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"taste run #{self.pk} of {self.user_id} ({self.status})"
+        return f"taste run #{self.pk} of {self.user_id} ({self.state})"
 
     @property
     def average_precision(self) -> float | None:

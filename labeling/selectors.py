@@ -1,4 +1,4 @@
-"""Reads for labeling: the queue, a member's progress, runs and stored taste scores.
+"""Reads for labeling: the queue and a member's progress.
 
 Nothing here trains or loads a model: the queue reads the P(like) array stored per model
 version (:class:`TasteScores`), so a request costs a few small queries and numpy work.
@@ -10,27 +10,22 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, F, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
-from accounts.models import ListEntry, Profile
 from catalog.models import Anime, Genre
-
-from .models import Label, TasteScores, TasteTrainingRun
-
-Answer = Label.Answer
-Status = TasteTrainingRun.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
-NEED_BOTH = (
-    "need at least one title you would like and one you wouldn't: "
-    "label a few more titles (or rate some on your list)"
+from catalog.selectors import adult_visible
+from labeling.models import Label, TasteScores, TasteTrainingRun
+from labeling.taste.selectors import (
+    labels_since_last_run,
+    taste_blocked_ids,
+    taste_run_latest_done,
 )
 
+Answer = Label.Answer
+State = TasteTrainingRun.State
+ACTIVE = (State.QUEUED, State.RUNNING)
+
 COLD_START = "cold_start"
-
-
-def profile_for(*, user) -> Profile:
-    """The member's saved profile, or an unsaved one with the defaults (reads never write)."""
-    return Profile.objects.filter(user=user).first() or Profile(user=user)
 
 
 def label_get(*, user, label_id: int) -> Label | None:
@@ -39,90 +34,6 @@ def label_get(*, user, label_id: int) -> Label | None:
 
 def label_list(*, user) -> QuerySet[Label]:
     return Label.objects.filter(user=user).select_related("anime")
-
-
-def taste_training_examples(*, user) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(mal_ids int64, y int8 with 1 = like, n_from_list)`` for one member.
-
-    Queue answers always count; list scores count when the member allows it
-    (score >= TASTE_LIST_LIKE_MIN is a like, <= TASTE_LIST_DISLIKE_MAX a dislike). An
-    explicit answer in the queue wins over the list for the same title.
-    """
-    answers = dict(
-        Label.objects.filter(user=user, answer__in=[Answer.LIKE, Answer.DISLIKE]).values_list(
-            "anime_id", "answer"
-        )
-    )
-    y = {mal_id: int(answer == Answer.LIKE) for mal_id, answer in answers.items()}
-    from_list = 0
-    if profile_for(user=user).labels_from_list:
-        scored = ListEntry.objects.filter(user=user, score__isnull=False).values_list(
-            "anime_id", "score"
-        )
-        for mal_id, score in scored:
-            if mal_id in y:
-                continue
-            if score >= settings.TASTE_LIST_LIKE_MIN:
-                y[mal_id] = 1
-            elif score <= settings.TASTE_LIST_DISLIKE_MAX:
-                y[mal_id] = 0
-            else:
-                continue
-            from_list += 1
-    ids = np.fromiter(y.keys(), dtype=np.int64, count=len(y))
-    return ids, np.fromiter(y.values(), dtype=np.int8, count=len(y)), from_list
-
-
-def taste_example_counts(*, user) -> tuple[int, int]:
-    """(likes, dislikes) the next training would use."""
-    _, y, _ = taste_training_examples(user=user)
-    return int(y.sum()), int(len(y) - y.sum())
-
-
-def taste_scores_get(*, user) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """``(mal_ids int64, p_like float32, model version)`` of the member's current model."""
-    row = TasteScores.objects.filter(user=user).first()
-    if row is None:
-        return None
-    return row.mal_id_array(), row.proba_array(), row.version
-
-
-def taste_ask_order_get(*, user) -> np.ndarray:
-    """MAL ids (int64) the current model asks about next, in order (empty: none stored)."""
-    row = TasteScores.objects.filter(user=user).only("ask_order").first()
-    return row.ask_order_array() if row is not None else np.empty(0, dtype=np.int64)
-
-
-def taste_ask_pool(*, user, size: int) -> np.ndarray:
-    """MAL ids of the ``size`` most popular titles the queue may ask ``user`` about (not
-    labeled, listed or hidden; adult titles per their setting): the candidates the next
-    questions are chosen among after a training run."""
-    blocked, _ = taste_blocked_ids(user=user)
-    qs = Anime.objects.order_by(F("popularity").asc(nulls_last=True), "mal_id")
-    if not profile_for(user=user).show_adult:
-        qs = qs.filter(is_adult=False)
-    ids = np.fromiter(qs.values_list("mal_id", flat=True)[: size + len(blocked)], dtype=np.int64)
-    return ids[~np.isin(ids, blocked)][:size]
-
-
-def taste_run_list(*, user) -> QuerySet[TasteTrainingRun]:
-    return TasteTrainingRun.objects.filter(user=user)
-
-
-def taste_run_latest_done(*, user) -> TasteTrainingRun | None:
-    return TasteTrainingRun.objects.filter(user=user, status=Status.DONE).first()
-
-
-def labels_since_last_run(*, user) -> int:
-    """Like/dislike answers given after the newest training request (any outcome)."""
-    last = (
-        TasteTrainingRun.objects.filter(user=user)
-        .exclude(status=Status.SUPERSEDED)
-        .aggregate(m=Max("last_label_id"))["m"]
-    )
-    return Label.objects.filter(
-        user=user, answer__in=[Answer.LIKE, Answer.DISLIKE], pk__gt=last or 0
-    ).count()
 
 
 @dataclass
@@ -153,7 +64,7 @@ def labeling_progress(*, user) -> LabelingProgress:
         skips=Count("pk", filter=Q(answer=Answer.SKIP)),
     )
     done = taste_run_latest_done(user=user)
-    active = TasteTrainingRun.objects.filter(user=user, status__in=ACTIVE).first()
+    active = TasteTrainingRun.objects.filter(user=user, state__in=ACTIVE).first()
     every = settings.TASTE_RETRAIN_EVERY
     return LabelingProgress(
         likes=counts["likes"],
@@ -163,7 +74,7 @@ def labeling_progress(*, user) -> LabelingProgress:
         model_average_precision=done.average_precision if done else None,
         model_version=done.version if done else "",
         model_labels=done.n_labels if done else 0,
-        training_status=active.status if active else "",
+        training_status=active.state if active else "",
     )
 
 
@@ -179,14 +90,6 @@ class LabelQueue:
     strategy: str  # cold_start or uncertainty
     model_version: str
     items: list[QueueItem]
-
-
-def taste_blocked_ids(*, user) -> tuple[np.ndarray, int]:
-    """Titles never to ask about again (labeled, skips too; on the list, or marked not
-    interested), and how many labels the member has given."""
-    labeled = list(Label.objects.filter(user=user).order_by().values_list("anime_id", flat=True))
-    listed = ListEntry.objects.filter(user=user).order_by().values_list("anime_id", flat=True)
-    return np.fromiter({*labeled, *listed}, dtype=np.int64), len(labeled)
 
 
 def _visible_anime(ids: list[int], *, show_adult: bool) -> dict[int, Anime]:
@@ -240,11 +143,10 @@ def label_queue_for_user(*, user, limit: int = 10) -> LabelQueue:
     titles. The random part is seeded by the member and their label count, so the page
     asks for the same titles again until a new answer arrives.
     """
+    from labeling.taste.features import cold_start_mal_ids
     from recommender.ml.active_learning import exploration_count, queue_orders
 
-    from .catalog_features import cold_start_mal_ids
-
-    show_adult = profile_for(user=user).show_adult
+    show_adult = adult_visible(user=user)
     blocked, n_labels = taste_blocked_ids(user=user)
     scores = TasteScores.objects.filter(user=user).first()  # P(like) and ask order: one read
     if scores is None:

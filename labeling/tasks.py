@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from labeling.taste import runs as services
 
 
 # One member's fit, CV and catalog scoring take seconds; the first run after a catalog
@@ -12,9 +12,11 @@ from . import services
 @shared_task(name="labeling.train_taste_model", soft_time_limit=600, time_limit=660)
 def train_taste_model_task(run_id: int) -> str:
     run = services.taste_training_execute(run_id=run_id)
-    return run.status if run is not None else "not claimed"
+    return run.state if run is not None else "not claimed"
 
 
+# Name is a contract with CELERY_BEAT_SCHEDULE: never rename.
 @shared_task(name="labeling.reap_stale_taste_runs")
-def reap_stale_taste_runs_task() -> int:
+def reap_stale_taste_runs_task() -> dict[str, list[int]]:
+    """Periodic: queue again (or fail, after RUN_MAX_ATTEMPTS) runs whose worker died."""
     return services.taste_runs_reap()

@@ -15,17 +15,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import charts
+from accounts.selectors import profile_get
+from labeling.selectors import label_queue_for_user, labeling_progress
+from labeling.services import label_delete, label_save
+from labeling.taste import charts
+from labeling.taste.runs import TASTE_RUNS, taste_training_request
+from labeling.taste.selectors import taste_example_counts, taste_run_list
+
 from .api import QueueTitleOutput
 from .models import Label, TasteTrainingRun
-from .selectors import (
-    label_queue_for_user,
-    labeling_progress,
-    profile_for,
-    taste_example_counts,
-    taste_run_list,
-)
-from .services import label_delete, label_save, taste_training_request
 
 PREFETCH = 10
 REASONS = {
@@ -89,15 +87,18 @@ def label_undo(request: HttpRequest) -> HttpResponse:
 @login_required
 def model_page(request: HttpRequest) -> HttpResponse:
     runs = list(taste_run_list(user=request.user)[:200])
-    done = [r for r in runs if r.status == TasteTrainingRun.Status.DONE]
+    done = [r for r in runs if r.state == TasteTrainingRun.State.DONE]
     latest = done[0] if done else None
     context = {
         "runs": runs[:20],
         "latest": latest,
+        # The newest run failed for good: say why and how many workers tried it.
+        "last_failed": runs[0] if runs and runs[0].state == TasteTrainingRun.State.FAILED else None,
+        "max_attempts": TASTE_RUNS.max_attempts(),
         "progress": labeling_progress(user=request.user),
         "learning_curve": charts.learning_curve_svg(list(reversed(done))),
         "retrain_every": settings.TASTE_RETRAIN_EVERY,
-        "labels_from_list": profile_for(user=request.user).labels_from_list,
+        "labels_from_list": profile_get(user=request.user).labels_from_list,
     }
     if latest is None:
         context["ready_likes"], context["ready_dislikes"] = taste_example_counts(user=request.user)

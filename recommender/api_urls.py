@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import api, personal_api
+from recommender.engines import api
+from recommender.personal import api as personal_api
 
 urlpatterns = [
     path(

@@ -7,17 +7,16 @@ from django.db import models
 
 from animender import runs
 
-from .ml.registry import engine_choices
+from .ml.preferences import UNSCORED
+from .ml.registry import engine_choices, score_predictor
 
 
 class CommunityRating(models.Model):
     """One row of an imported community data set (not a login account).
 
     ``member`` is the data set's own user id; ``score`` is 1-10, or -1 for completed but
-    not scored (an implicit positive).
+    not scored (an implicit positive, ``UNSCORED``).
     """
-
-    UNSCORED = -1
 
     member = models.PositiveIntegerField()
     anime = models.ForeignKey(
@@ -29,7 +28,7 @@ class CommunityRating(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "anime"], name="uniq_member_anime"),
             models.CheckConstraint(
-                condition=models.Q(score=-1) | models.Q(score__gte=1, score__lte=10),
+                condition=models.Q(score=UNSCORED) | models.Q(score__gte=1, score__lte=10),
                 name="community_score_range",
             ),
         ]
@@ -39,7 +38,7 @@ class CommunityRating(models.Model):
         return f"member {self.member} · {self.anime_id}: {self.score}"
 
 
-class TrainingRun(models.Model):
+class TrainingRun(runs.RunRow):
     """One training of a global engine; pages and the API read progress from this row.
 
     At most one run per engine is queued or running (a partial unique constraint); a
@@ -65,11 +64,6 @@ class TrainingRun(models.Model):
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     version = models.CharField(max_length=40, blank=True, default="")
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -85,15 +79,15 @@ class TrainingRun(models.Model):
         return f"{self.engine} run #{self.pk} ({self.state})"
 
 
-class EvaluationRun(models.Model):
+class EvaluationRun(runs.RunRow):
     """One offline evaluation of every engine and baseline; the Engines page shows the
     latest finished one and follows the progress of a running one."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = runs.QUEUED, "Queued"
+        RUNNING = runs.RUNNING, "Running"
+        DONE = runs.DONE, "Done"
+        FAILED = runs.FAILED, "Failed"
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     # True while queued or running, NULL after: the partial unique constraint below lets
@@ -112,10 +106,6 @@ class EvaluationRun(models.Model):
     # {engine: {metric: value}} and the harness's "meta" (splits, sizes, seeds).
     results = models.JSONField(default=dict, blank=True)
     meta = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -136,10 +126,11 @@ class EvaluationRun(models.Model):
 class UserRecommendation(models.Model):
     """One stored card of one member's recommendations for one engine.
 
-    Written in the background by :mod:`recommender.personal_services` (one franchise per
+    Written in the background by :mod:`recommender.personal.services` (one franchise per
     card, ranked); the recommendations page and ``/api/me/recommendations/`` read only these
     rows, so a request never loads or runs a model. ``engine`` is a registered engine's
-    name or ``"taste"`` (the member's own taste model): see ``personal_selectors.ENGINE_ORDER``.
+    name or ``"taste"`` (the member's own taste model): see
+    ``recommender.personal.selectors.ENGINE_ORDER``.
     """
 
     class Section(models.TextChoices):
@@ -162,8 +153,8 @@ class UserRecommendation(models.Model):
     franchise_size = models.PositiveSmallIntegerField(default=1)
     # The engine ranked a later entry of this franchise; this card is where it starts.
     entry_point = models.BooleanField(default=False)
-    # [{"kind": "liked" | "taste" | "community" | "popular", ...}], strongest first; the
-    # words are written at read time (recommender.reasons), so wording changes need no rerun.
+    # [{"kind": "liked" | "taste" | "community" | "popular", ...}], strongest first; the words
+    # are written at read time (recommender.personal.reasons): wording changes need no rerun.
     reasons = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -178,17 +169,25 @@ class UserRecommendation(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id} · {self.engine} #{self.rank}: {self.anime_id}"
 
+    @property
+    def estimate_is_own(self) -> bool:
+        """Whether ``predicted_score`` is this card's own engine's estimate (the registry's
+        score predictor) rather than a second opinion on another engine's pick."""
+        return self.engine == score_predictor()
 
-class RecommendationRefresh(models.Model):
+
+class RecommendationRefresh(runs.RunRow):
     """Each member's recommendation refresh: idle/queued -> running -> done | failed.
 
-    Debounced on this row: a request while one is queued adds nothing; a request while one
-    runs sets ``rerun``, and the running refresh queues one more when it finishes. A task
-    claims the row with one conditional UPDATE (queued -> running), so a redelivered task
-    message finds nothing to do.
+    One row per member, reused by every refresh; claim, heartbeat, finish and the reaper
+    follow :mod:`animender.runs` (the claim is this row plus ``started_at``, so a slow
+    refresh never overwrites a newer one). Debounced on this row: a request while one is
+    queued adds nothing; a request while one runs sets ``rerun``, and the running refresh
+    queues one more when it finishes. ``attempts`` counts the workers that claimed the
+    current request and starts again at 0 when a new request queues the row.
     """
 
-    class Status(models.TextChoices):
+    class State(models.TextChoices):
         IDLE = "idle", "Idle"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -198,22 +197,19 @@ class RecommendationRefresh(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendation_refresh"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IDLE)
     rerun = models.BooleanField(default=False)
     trigger = models.CharField(max_length=20, blank=True, default="", help_text="What asked.")
     runs = models.PositiveIntegerField(default=0, help_text="Refreshes completed.")
-    # {engine: {"version": ..., "discover": n, "plan_to_watch": n}} of the stored rows.
+    # {engine: {"version": ..., "discover": n, "plan_to_watch": n}} of the stored rows;
+    # {engine: {"error": ...}} for an engine that failed while the others stored cards.
     engines = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
     requested_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"recommendation refresh of {self.user_id} ({self.status})"
+        return f"recommendation refresh of {self.user_id} ({self.state})"
 
     @property
     def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

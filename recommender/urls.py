@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import personal_views, views
+from recommender.evaluation import views
+from recommender.personal import views as personal_views
 
 app_name = "recommender"
 

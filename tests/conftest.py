@@ -1,4 +1,4 @@
-"""Shared fixtures: fast hashing, users, the shared data folder."""
+"""Shared fixtures: fast hashing, users, the shared data folder, each test's own folders."""
 
 from __future__ import annotations
 
@@ -12,6 +12,51 @@ from animender.celery import app as celery_app
 REPO = Path(__file__).resolve().parent.parent
 BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 SHARED_DATA = Path(os.environ.get("ANIMENDER_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The development instance's folder (the default VAR_DIR): the suite never reads or writes it.
+DEV_VAR = REPO / "var"
+
+
+def path_settings(settings) -> dict[str, Path]:
+    """Every folder or file the settings point the site's state at."""
+    paths = {
+        "VAR_DIR": settings.VAR_DIR,
+        "MODEL_DIR": settings.MODEL_DIR,
+        "STATIC_ROOT": settings.STATIC_ROOT,
+    }
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        paths["DATABASES.default.NAME"] = db["NAME"]
+        paths["DATABASES.default.TEST.NAME"] = db.get("TEST", {}).get("NAME") or ":memory:"
+    return {name: Path(value).resolve() for name, value in paths.items()}
+
+
+def inside_dev_var(path: Path) -> bool:
+    return path.resolve().is_relative_to(DEV_VAR.resolve())
+
+
+def pytest_configure(config):
+    # Under pytest-django, tests.settings (pyproject.toml) has already put the var dir in
+    # a temporary folder. Refuse to run on settings that did not, e.g. an exported
+    # DJANGO_SETTINGS_MODULE=animender.settings: those tests would use the developer's
+    # database file and serve the models that `make run` trained.
+    if not config.pluginmanager.hasplugin("django"):
+        return
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    # The test database replaces NAME, which is never opened: only the folders count.
+    wrong = {
+        name: path
+        for name, path in path_settings(settings).items()
+        if name != "DATABASES.default.NAME" and inside_dev_var(path)
+    }
+    if wrong:
+        listed = ", ".join(f"{name}={path}" for name, path in wrong.items())
+        raise pytest.UsageError(
+            f"the tests would use the development var dir {DEV_VAR} ({listed}); run them "
+            "with DJANGO_SETTINGS_MODULE=tests.settings (the pyproject.toml default)."
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +65,29 @@ def _fast_hasher(request):
     if request.config.pluginmanager.hasplugin("django"):
         settings = request.getfixturevalue("settings")
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_model_dir(request):
+    """Each test starts with an empty MODEL_DIR of its own (taste models live under it too):
+    no test serves what another test, or `make run`, trained. The in-memory copies of
+    loaded models and taste features are dropped with it."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    from labeling.taste import features as taste_features
+    from recommender.engines import selectors as serving
+
+    def forget() -> None:
+        serving._cache.clear()
+        taste_features._cache.clear()
+        taste_features._cold_cache.clear()
+
+    settings = request.getfixturevalue("settings")
+    settings.MODEL_DIR = request.getfixturevalue("tmp_path_factory").mktemp("models")
+    forget()
+    yield
+    forget()
 
 
 @pytest.fixture(autouse=True)

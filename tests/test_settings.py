@@ -132,6 +132,41 @@ def test_boolean_settings_are_strict():
     assert "DEBUG='ture' is not a boolean" in result.stderr
 
 
+def test_run_stale_limits_keep_per_kind_defaults_under_the_environments_overrides():
+    show = (
+        "from django.conf import settings; "
+        "print(sorted(settings.RUN_STALE_AFTER_OVERRIDES.items()))"
+    )
+    result = manage("shell", "-c", show, env={"RUN_STALE_AFTER_OVERRIDES": "import=60, sync=30"})
+    assert result.returncode == 0, result.stderr
+    # taste and refresh keep their defaults; import is the environment's; sync is added.
+    assert result.stdout.strip().splitlines()[-1] == str(
+        [("import", 60.0), ("refresh", 600.0), ("sync", 30.0), ("taste", 1200.0)]
+    )
+    bad = manage("check", env={"RUN_STALE_AFTER_OVERRIDES": "imports=60"})
+    assert bad.returncode != 0 and "unknown run kind 'imports'" in bad.stderr
+
+
+def test_the_preference_rule_comes_from_the_environment():
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+        "'animender.settings'); django.setup();"
+        "from animender.score_rules import preference_rule; r = preference_rule();"
+        "print(r.like_min, r.dislike_max)"
+    )
+    env = {**os.environ, "RECOMMENDER_LIKE_MIN_SCORE": "9", "RECOMMENDER_DISLIKE_MAX_SCORE": "3"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split() == ["9", "3"], out.stderr
+    # A score cannot be a like and a dislike at once: startup stops.
+    result = manage(
+        "check", env={"RECOMMENDER_LIKE_MIN_SCORE": "5", "RECOMMENDER_DISLIKE_MAX_SCORE": "6"}
+    )
+    assert result.returncode != 0
+    assert "RECOMMENDER_DISLIKE_MAX_SCORE < RECOMMENDER_LIKE_MIN_SCORE" in result.stderr
+
+
 def test_local_default_is_sqlite_and_eager_tasks():
     code = (
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-UNSCORED = -1
-POSITIVE_MIN_SCORE = 8
+from .preferences import DEFAULT_RULE, UNSCORED, PreferenceRule
 
 
 @dataclass(frozen=True)
@@ -90,22 +89,26 @@ def split_explicit(
     return explicit.subset(~test), explicit.subset(test)
 
 
-def is_positive(scores: np.ndarray) -> np.ndarray:
-    """Positive = scored >= 8, or completed without a score."""
-    return (scores >= POSITIVE_MIN_SCORE) | (scores == UNSCORED)
+def is_positive(scores: np.ndarray, rule: PreferenceRule = DEFAULT_RULE) -> np.ndarray:
+    """Positive = a like by ``rule`` (scored >= 8 by default), or completed without a score."""
+    return rule.is_positive(scores)
 
 
 def split_topn(
-    ratings: Ratings, holdout_fraction: float = 0.2, min_positives: int = 5, seed: int = 1
+    ratings: Ratings,
+    holdout_fraction: float = 0.2,
+    min_positives: int = 5,
+    seed: int = 1,
+    rule: PreferenceRule = DEFAULT_RULE,
 ) -> tuple[Ratings, dict[int, np.ndarray]]:
-    """Per-user hold-out of positives for top-N evaluation.
+    """Per-user hold-out of positives (:func:`is_positive` by ``rule``) for top-N evaluation.
 
     For users with >= ``min_positives`` positives, hold out ``holdout_fraction`` of them
     (at least one). Returns the training rows (everything not held out) and
     ``{user index: held-out item indices}``.
     """
     rng = np.random.default_rng(seed)
-    positive = is_positive(ratings.scores)
+    positive = is_positive(ratings.scores, rule)
     held = np.zeros(len(ratings.scores), dtype=bool)
     order = np.argsort(ratings.users, kind="stable")
     pos_rows = order[positive[order]]

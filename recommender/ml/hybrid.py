@@ -37,6 +37,7 @@ summed per component) and, for each title, the user's own titles that point to i
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +46,23 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-UNSCORED = -1.0
-DISLIKE_MAX = 4  # scores 1..DISLIKE_MAX are dislikes: they count against their neighbours
-LIKE_MIN = 8  # the data's "positive": scored >= 8, or completed without a score
+from .data import Ratings, split_topn
+from .preferences import DEFAULT_RULE, UNSCORED, PreferenceRule
+
 _FORMAT_VERSION = 1
 UNMODELLED = -1e30  # watchlist_nn's score for titles it does not model
 _BATCH = 256  # lists scored at once: bounds the dense (rows x n_items) score blocks
 COMPONENTS = ("ease", "watchlist_nn", "als", "knn_baseline", "popularity")
+# What each component's lift rests on, for the reasons a card gives: the user's own
+# titles pointing to it ("neighbours"), people with lists like theirs ("community"), or
+# how widely it is watched ("popularity"). A side scorer is known by its own name.
+COMPONENT_EVIDENCE = {
+    "ease": "neighbours",
+    "knn_baseline": "neighbours",
+    "watchlist_nn": "community",
+    "als": "community",
+    "popularity": "popularity",
+}
 CANDIDATE_SOURCES = ("ease", "watchlist_nn", "als")
 
 
@@ -116,16 +127,19 @@ class ContentScorer:
 SIDE_LOADERS = {"content": ContentScorer.load}
 
 
-def split_signals(user_items: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+def split_signals(
+    user_items: sp.csr_matrix, rule: PreferenceRule = DEFAULT_RULE
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
     """(liked, disliked, watched) 0/1 CSR matrices of a list matrix in the hybrid format.
 
-    Input values: 1-10 explicit scores, -1 completed without a score (a like); any
-    non-zero entry is watched. Liked = not disliked (scores above ``DISLIKE_MAX`` or -1).
+    Input values: 1-10 explicit scores, -1 completed without a score; any non-zero entry
+    is watched. Disliked: ``rule.is_dislike``, which counts against its neighbours;
+    "liked" here is every other watched title (the models' positive signal), wider than
+    ``rule.is_like``.
     """
     x = sp.csr_matrix(user_items, dtype=np.float32)
     x.eliminate_zeros()
-    d = x.data
-    disliked_mask = (d >= 1) & (d <= DISLIKE_MAX)
+    disliked_mask = rule.is_dislike(x.data)
 
     def pick(mask: np.ndarray) -> sp.csr_matrix:
         # Own copies of the index arrays: eliminate_zeros rewrites them in place.
@@ -147,31 +161,27 @@ def explicit_only(user_items: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def holdout_positives(
-    user_items: sp.csr_matrix, fraction: float = 0.2, min_positives: int = 5, seed: int = 2
+    user_items: sp.csr_matrix,
+    fraction: float = 0.2,
+    min_positives: int = 5,
+    seed: int = 2,
+    rule: PreferenceRule = DEFAULT_RULE,
 ) -> tuple[sp.csr_matrix, dict[int, np.ndarray]]:
-    """Hold out ``fraction`` of each user's positives (score >= 8 or -1), as ``split_topn``.
+    """:func:`recommender.ml.data.split_topn` of a list matrix: hold out ``fraction`` of
+    each user's positives (``rule.is_positive``: a like or -1).
 
     Returns the remaining rows and {row: held-out item indices}, for users with at least
-    ``min_positives`` positives.
+    ``min_positives`` positives. The rows go to ``split_topn`` in CSR order (by row, then
+    column), so for a seed it draws the same titles a per-row loop over the CSR did.
     """
     x = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
-    x.sort_indices()
-    rng = np.random.default_rng(seed)
-    positive = (x.data >= LIKE_MIN) | (x.data == UNSCORED)
-    drop = np.zeros(x.nnz, dtype=bool)
-    held: dict[int, np.ndarray] = {}
-    for u in range(x.shape[0]):
-        lo, hi = x.indptr[u], x.indptr[u + 1]
-        pos = np.flatnonzero(positive[lo:hi]) + lo
-        if len(pos) < min_positives:
-            continue
-        k = max(1, int(round(fraction * len(pos))))
-        pick = rng.choice(pos, size=k, replace=False)
-        drop[pick] = True
-        held[u] = np.sort(x.indices[pick]).astype(np.int64)
-    x.data[drop] = 0
     x.eliminate_zeros()
-    return x, held
+    x.sort_indices()
+    users = np.repeat(np.arange(x.shape[0], dtype=np.int32), np.diff(x.indptr))
+    ratings = Ratings(users, x.indices, x.data, np.arange(x.shape[0]), np.arange(x.shape[1]))
+    rest, held = split_topn(ratings, fraction, min_positives, seed=seed, rule=rule)
+    remaining = sp.csr_matrix((rest.scores, (rest.users, rest.items)), shape=x.shape)
+    return remaining, {u: items.astype(np.int64) for u, items in held.items()}
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -194,8 +204,11 @@ def _exclusion_mask(n_items: int, exclude) -> np.ndarray | None:
 def _standardise(scores: np.ndarray, unseen: np.ndarray) -> np.ndarray:
     """Per-row z-scores over the unseen titles (a scale that survives a refit)."""
     masked = np.where(unseen & np.isfinite(scores), scores, np.nan)
-    mean = np.nanmean(masked, axis=1, keepdims=True)
-    std = np.nanstd(masked, axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        # A list of every title leaves a row with nothing unseen: NaN, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(masked, axis=1, keepdims=True)
+        std = np.nanstd(masked, axis=1, keepdims=True)
     return (scores - mean) / np.maximum(std, 1e-9)
 
 
@@ -292,6 +305,8 @@ class HybridRanker:
         early_stopping_rounds: int = 40,
         random_state: int = 0,
         link_features: bool = True,
+        like_min: int = DEFAULT_RULE.like_min,
+        dislike_max: int = DEFAULT_RULE.dislike_max,
         side_scorers: Sequence[SideScorer] = (),
     ) -> None:
         self.ease_lam = ease_lam
@@ -310,6 +325,9 @@ class HybridRanker:
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.link_features = link_features
+        # What a like and a dislike are (recommender.ml.preferences); saved with the model.
+        self.rule = PreferenceRule(like_min=like_min, dislike_max=dislike_max)
+        self.like_min, self.dislike_max = like_min, dislike_max
         self.side_scorers = list(side_scorers)
         self.components: Components | None = None
         self.booster = None
@@ -334,6 +352,8 @@ class HybridRanker:
         "early_stopping_rounds",
         "random_state",
         "link_features",
+        "like_min",
+        "dislike_max",
     )
 
     # -- components ----------------------------------------------------------------
@@ -343,7 +363,7 @@ class HybridRanker:
         from .knn_baseline import KNNBaseline
         from .watchlist_nn import WatchlistNN
 
-        _, _, watched = split_signals(x)
+        _, _, watched = split_signals(x, self.rule)
         explicit = explicit_only(x)
         counts = np.diff(watched.tocsc().indptr).astype(np.float32)
         score_count = np.diff(explicit.tocsc().indptr).astype(np.float32)
@@ -367,7 +387,7 @@ class HybridRanker:
 
     def _component_scores(self, comp: Components, x: sp.csr_matrix) -> dict[str, np.ndarray]:
         """Dense (rows, n_items) scores of every component for a batch of lists."""
-        liked, disliked, watched = split_signals(x)
+        liked, disliked, watched = split_signals(x, self.rule)
         ease_b = comp.ease.B
         # A dislike counts against its neighbours: -dislike_weight in EASE's input (a
         # like or an unscored completion is +1), so they also leave the candidates.
@@ -441,14 +461,14 @@ class HybridRanker:
         sq_sum = np.asarray(explicit.multiply(explicit).sum(axis=1)).ravel()
         mean = np.where(n_scored > 0, score_sum / np.maximum(n_scored, 1), np.nan)
         std = np.sqrt(np.maximum(sq_sum / np.maximum(n_scored, 1) - mean**2, 0))
-        n_disliked = np.diff(split_signals(x)[1].indptr).astype(np.float32)
+        n_disliked = np.diff(split_signals(x, self.rule)[1].indptr).astype(np.float32)
         cols["user_log_watched"] = np.log1p(n_watched)[rows]
         cols["user_scored_fraction"] = (n_scored / np.maximum(n_watched, 1))[rows]
         cols["user_mean_score"] = mean[rows]
         cols["user_score_std"] = np.where(n_scored > 1, std, np.nan)[rows]
         cols["user_disliked_fraction"] = (n_disliked / np.maximum(n_scored, 1))[rows]
         if self.link_features:
-            cols.update(_link_features(comp.ease.B, x, rows, items))
+            cols.update(_link_features(comp.ease.B, x, rows, items, self.rule))
         names = list(cols)
         feats = np.column_stack([np.asarray(cols[k], dtype=np.float32) for k in names])
         return rows, items, feats, names
@@ -467,7 +487,9 @@ class HybridRanker:
         if bad.any():
             raise ValueError("entries must be scores 1-10 or -1 (completed, unscored)")
         self.n_items = x.shape[1]
-        fit_rows, held = holdout_positives(x, self.validation_fraction, seed=self.validation_seed)
+        fit_rows, held = holdout_positives(
+            x, self.validation_fraction, seed=self.validation_seed, rule=self.rule
+        )
         if len(held) < 10:
             raise ValueError("too few users with 5+ liked titles to train the ranker")
         self._fit_ranker(self._fit_components(fit_rows), fit_rows, held)
@@ -573,7 +595,7 @@ class HybridRanker:
 
     def _validation_report(self, comp, rows_matrix, users, held, best) -> dict:
         """NDCG@10 / Recall@10 on the early-stopping users: hybrid and each component."""
-        from .evaluation import ndcg_at_k, recall_at_k
+        from .metrics import ndcg_at_k, recall_at_k
 
         x = rows_matrix[users]
         relevant = [held[int(u)] for u in users]
@@ -581,7 +603,7 @@ class HybridRanker:
         for start in range(0, len(users), _BATCH):
             sl = slice(start, start + _BATCH)
             scores = self._component_scores(comp, x[sl])
-            _, _, watched = split_signals(x[sl])
+            _, _, watched = split_signals(x[sl], self.rule)
             for name in ("ease", "watchlist_nn", "als", "knn_baseline"):
                 s = np.where(watched.toarray() > 0, -np.inf, scores[name])
                 top = np.argsort(-s, axis=1, kind="stable")[:, :10]
@@ -645,7 +667,10 @@ class HybridRanker:
         return per_group, float(shap[0, -1])
 
     def _fill_short(self, comp, x, indices, scores, excluded=None) -> None:
-        """Lists with fewer candidates than ``n`` get popular unseen titles after them."""
+        """Lists with fewer candidates than ``n`` get popular unseen titles after them.
+
+        A long list (or many excluded titles) can leave fewer unseen titles than empty
+        slots: those that remain fill the first slots, the rest stay -1 / -inf."""
         short = np.flatnonzero((indices < 0).any(axis=1))
         if not len(short):
             return
@@ -653,19 +678,23 @@ class HybridRanker:
         if excluded is not None:
             order = order[~excluded[order]]
         for row in short:
-            have = set(indices[row][indices[row] >= 0].tolist())
-            have |= set(x.indices[x.indptr[row] : x.indptr[row + 1]].tolist())
-            fill = [int(i) for i in order if int(i) not in have]
-            slots = np.flatnonzero(indices[row] < 0)
-            indices[row, slots] = fill[: len(slots)]
+            taken = np.zeros(self.n_items, dtype=bool)
+            taken[indices[row][indices[row] >= 0]] = True
+            taken[x.indices[x.indptr[row] : x.indptr[row + 1]]] = True
+            fill = order[~taken[order]]
+            slots = np.flatnonzero(indices[row] < 0)[: len(fill)]
+            if not len(slots):
+                continue
             lowest = scores[row][np.isfinite(scores[row])].min(initial=0.0)
+            indices[row, slots] = fill[: len(slots)]
             scores[row, slots] = lowest - 1.0 - np.arange(len(slots), dtype=np.float32)
 
     def recommend(
         self, user_items: sp.csr_matrix, n: int = 10, exclude=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` (indices int64, scores float32), (n_rows, n), listed titles and the
-        item indices in ``exclude`` (hidden titles, say) left out."""
+        item indices in ``exclude`` (hidden titles, say) left out. Where fewer titles
+        remain than ``n`` (a list of nearly the whole catalog), the row ends in -1 / -inf."""
         self._check_fitted()
         idx, sc, _, _ = self._rank(self.components, user_items, n, exclude=exclude)
         return idx, sc
@@ -699,9 +728,13 @@ class HybridRanker:
         return HybridRanking(self, x, idx, sc, features)
 
     def because(self, user_items: sp.csr_matrix, indices: np.ndarray, top: int = 2) -> np.ndarray:
-        """(n_rows, n, top) the user's liked titles with the largest EASE weight towards
-        each recommended title (-1 where fewer point to it)."""
-        liked, _, _ = split_signals(user_items)
+        """(n_rows, n, top) the user's liked titles (``rule.is_like``: what a reason may
+        name) with the largest EASE weight towards each recommended title (-1 where fewer
+        point to it)."""
+        x = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
+        x.data = self.rule.is_like(x.data).astype(np.float32)
+        x.eliminate_zeros()
+        liked = x
         ease_b = self.components.ease.B
         out = np.full((*indices.shape, top), -1, dtype=np.int64)
         for row in range(indices.shape[0]):
@@ -712,7 +745,8 @@ class HybridRanker:
             w = ease_b[np.ix_(mine, targets)]  # (liked, n)
             best = np.argsort(-w, axis=0, kind="stable")[:top]
             for k in range(min(top, len(mine))):
-                ok = w[best[k], np.arange(len(targets))] > 0
+                # A -1 slot (fewer titles left than asked for) points to nothing.
+                ok = (w[best[k], np.arange(len(targets))] > 0) & (indices[row] >= 0)
                 out[row, ok, k] = mine[best[k][ok]]
         return out
 
@@ -803,7 +837,11 @@ class HybridRanker:
 
 
 def _link_features(
-    ease_b: np.ndarray, x: sp.csr_matrix, rows: np.ndarray, items: np.ndarray
+    ease_b: np.ndarray,
+    x: sp.csr_matrix,
+    rows: np.ndarray,
+    items: np.ndarray,
+    rule: PreferenceRule = DEFAULT_RULE,
 ) -> dict[str, np.ndarray]:
     """How the candidate hangs together with the user's own titles, title by title.
 
@@ -814,7 +852,7 @@ def _link_features(
     liked ones when nothing is scored); ``ease_link_share``: share of the liked titles
     with a positive weight towards it.
     """
-    liked, _, _ = split_signals(x)
+    liked, _, _ = split_signals(x, rule)
     link_max = np.zeros(len(rows), dtype=np.float32)
     link_fav = np.zeros(len(rows), dtype=np.float32)
     share = np.zeros(len(rows), dtype=np.float32)

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import top_n_excluding
+from .neighbours import neighbours_from_sorted_rows
 from .similarity import pearson_baseline_neighbours
 
 _FORMAT_VERSION = 1
@@ -268,6 +269,12 @@ class KNNBaseline:
         # Rows are stored sorted by similarity, best first.
         end = min(end, start + max(int(n), 0))
         return nb.indices[start:end].astype(np.int64), nb.data[start:end].astype(np.float32)
+
+    def neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's best ``k`` stored neighbours at once, for
+        :mod:`recommender.ml.neighbours`: (n_items, width) int32 indices and float32
+        similarities, best first, padded with -1 / NaN; the rows of :meth:`similar_items`."""
+        return neighbours_from_sorted_rows(self.neighbours_, k)
 
     # ------------------------------------------------------------------ recommend
 

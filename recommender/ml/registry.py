@@ -23,6 +23,23 @@ class EngineSpec:
     loader: Callable[[Path], Any]
     defaults: dict = field(default_factory=dict)
     label: str = ""  # for people: API, admin, pages; the name when empty
+    # A member's recommendations page: its tab's name (the label when empty) and place
+    # (lower first; the first tab with cards is the default: the best ranker offline).
+    tab_label: str = ""
+    page_order: int = 100
+    # The Engines page's line about it, beside the evaluation harness's baselines.
+    description: str = ""
+    # Similar titles: who the item neighbours come from, for the title page ("Liked by
+    # ..."); engines without one name no neighbours. Tried in ENGINES order. An engine
+    # that names them has ``neighbours(k)`` and its saver writes them
+    # (:mod:`recommender.ml.neighbours`).
+    neighbours_by: str = ""
+    # Whether the engine predicts the member's score on the 1-10 scale (the cards'
+    # "You'd rate it about ..." and the item neighbours that reasons name).
+    predicts_score: bool = False
+    # Reads a member's likes and dislikes: the factory takes the preference rule's
+    # ``like_min`` / ``dislike_max`` (recommender.ml.preferences) and saves them.
+    reads_preferences: bool = False
 
 
 def _knn_factory(**params):
@@ -31,8 +48,17 @@ def _knn_factory(**params):
     return KNNBaseline(**params)
 
 
+def _save_neighbours(model, directory: Path) -> None:
+    """Every title's ranked neighbours beside the model, so similar titles are served
+    without loading it (:mod:`recommender.ml.neighbours`)."""
+    from .neighbours import NEIGHBOURS_KEPT, neighbours_save
+
+    neighbours_save(directory, *model.neighbours(NEIGHBOURS_KEPT))
+
+
 def _knn_saver(model, directory: Path) -> None:
     model.save(directory / "knn_baseline.npz")
+    _save_neighbours(model, directory)
 
 
 def _knn_loader(directory: Path):
@@ -43,6 +69,7 @@ def _knn_loader(directory: Path):
 
 def _nn_saver(model, directory: Path) -> None:
     model.save(directory)
+    _save_neighbours(model, directory)
 
 
 def _nn_factory(**params):
@@ -87,6 +114,10 @@ ENGINES: dict[str, EngineSpec] = {
         _knn_saver,
         _knn_loader,
         label="Item KNN with baseline",
+        page_order=2,
+        description="Item KNN with baseline on community scores (served).",
+        neighbours_by="people who rated this title alike (item KNN)",
+        predicts_score=True,
     ),
     "watchlist_nn": EngineSpec(
         "watchlist_nn",
@@ -95,6 +126,9 @@ ENGINES: dict[str, EngineSpec] = {
         _nn_saver,
         _nn_loader,
         label="Neural watch-list model",
+        page_order=1,
+        description="Neural watch-list model over every title (served).",
+        neighbours_by="people who watched this title (watch-list network)",
     ),
     # Holds its own fitted components (EASE, the network, ALS, KNN) in its artifact.
     "hybrid": EngineSpec(
@@ -104,6 +138,9 @@ ENGINES: dict[str, EngineSpec] = {
         _hybrid_saver,
         _hybrid_loader,
         label="Learned hybrid ranking",
+        tab_label="Hybrid",
+        page_order=0,
+        reads_preferences=True,
     ),
 }
 # What POST /api/recommendations/ uses when the request names no engine.
@@ -113,3 +150,18 @@ DEFAULT_ENGINE = "hybrid"
 def engine_choices() -> list[tuple[str, str]]:
     """(name, label) of every engine, for form and serializer choices."""
     return [(name, spec.label or name) for name, spec in ENGINES.items()]
+
+
+def engines_in_page_order() -> list[str]:
+    """Engine names as a member's recommendations page lists them."""
+    return sorted(ENGINES, key=lambda name: ENGINES[name].page_order)
+
+
+def neighbour_engines() -> list[str]:
+    """Engines that name similar titles, in the order they are tried."""
+    return [name for name, spec in ENGINES.items() if spec.neighbours_by]
+
+
+def score_predictor() -> str | None:
+    """The engine whose 1-10 estimate cards show (and whose neighbours reasons name)."""
+    return next((name for name, spec in ENGINES.items() if spec.predicts_score), None)

@@ -41,6 +41,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import MaxAbsScaler, normalize
 from threadpoolctl import threadpool_limits
 
+from .preferences import COMMUNITY_RATE_RULE, UNSCORED
+
 FORMAT_VERSION = 1
 
 CATALOG_COLUMNS = [
@@ -77,7 +79,6 @@ _OPAQUE_PREFIXES = ("latent:", "near:", "prior:logit")
 # Bump when the columns change: the platform keys its cached features by it.
 FEATURES_LAYOUT = "2-near"
 
-UNSCORED = -1
 PRIOR_FEATURE = "prior:logit"
 _N_PRIORS = 4  # the prior:* columns at the start of the community block
 _PRIOR_SAMPLE = 200_000
@@ -90,8 +91,9 @@ _NEIGHBOUR_USERS = 20_000
 # blocks (each about unit norm): on 3 x 40 bench users AP rose from weight 1 to 3 and
 # stayed level to 8.
 _NEIGHBOUR_WEIGHT = 3.0
-LIKE_MIN_SCORE = 8
-DISLIKE_MAX_SCORE = 6
+# The community's like / dislike split (one definition: recommender.ml.preferences).
+LIKE_MIN_SCORE = COMMUNITY_RATE_RULE.like_min
+DISLIKE_MAX_SCORE = COMMUNITY_RATE_RULE.dislike_max
 
 
 @dataclass

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .base import top_n_excluding
+from .neighbours import neighbours_from_scores
 
 # Titles the network does not model are ranked after every modelled title but before
 # the seen ones (which top_n_excluding sets to -inf).
@@ -354,6 +355,28 @@ class WatchlistNN:
         """
         user_items = sp.csr_matrix(user_items)
         return top_n_excluding(self.score(user_items), user_items, n)
+
+    def neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each modelled title's best ``k`` others by the scores of a list holding that
+        title alone ("people who watched this also watched"), for
+        :mod:`recommender.ml.neighbours`: (n_items, width) int32 indices and float32
+        scores, best first, -1 / NaN pads. A title the network does not model has none
+        (its one-title list would be the empty list's prior, popularity)."""
+
+        def one_title_lists(batch: np.ndarray) -> np.ndarray:
+            rows = sp.csr_matrix(
+                (np.ones(len(batch), dtype=np.float32), (np.arange(len(batch)), batch)),
+                shape=(len(batch), self.n_items),
+            )
+            return self.score(rows)
+
+        indices, scores = neighbours_from_scores(
+            one_title_lists, self.n_items, k, items=self.modelled
+        )
+        # Unmodelled titles score UNMODELLED_SCORE for everyone: never a neighbour.
+        unmodelled = scores <= UNMODELLED_SCORE
+        indices[unmodelled], scores[unmodelled] = -1, np.nan
+        return indices, scores
 
     # -- persistence ---------------------------------------------------------------
 

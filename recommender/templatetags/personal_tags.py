@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from accounts.forms import SCORE_LABELS
-from recommender.reasons import reasons_text
+from recommender.personal.reasons import reasons_text
 
 register = template.Library()
 
@@ -29,6 +29,6 @@ def score_choices() -> list[tuple[int, str]]:
 @register.filter
 def as_popular_card(anime):
     """A popular title as an (unsaved) recommendation card, for members with no list yet."""
-    from recommender.personal_selectors import popular_card
+    from recommender.personal.selectors import popular_card
 
     return popular_card(anime, 0)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django import template
-from django.conf import settings
 
 from catalog.models import Anime
-from recommender.similar import similar_titles_get
+from catalog.selectors import adult_visible
+from recommender.engines.similar import similar_titles_get
+from recommender.ml.registry import ENGINES
 
 register = template.Library()
 
@@ -14,11 +15,12 @@ SIMILAR_ON_PAGE = 12
 FRANCHISE_ON_PAGE = 12
 
 
-@register.inclusion_tag("catalog/_similar.html")
-def similar_titles(anime: Anime) -> dict:
+@register.inclusion_tag("catalog/_similar.html", takes_context=True)
+def similar_titles(context, anime: Anime) -> dict:
     """Renders the title's franchise and its similar titles (anonymous visitors too)."""
+    viewer = getattr(context.get("request"), "user", None)
     result = similar_titles_get(
-        anime=anime, n=SIMILAR_ON_PAGE, show_adult=settings.SHOW_ADULT_CONTENT
+        anime=anime, n=SIMILAR_ON_PAGE, show_adult=adult_visible(user=viewer)
     )
     franchise = result.franchise
     return {
@@ -28,8 +30,5 @@ def similar_titles(anime: Anime) -> dict:
         "franchise_more": max(len(franchise) - FRANCHISE_ON_PAGE, 0),
         "franchise_size": len(franchise),
         "entry_point": franchise[0] if franchise else None,
-        "engine_label": {
-            "knn_baseline": "people who rated this title alike (item KNN)",
-            "watchlist_nn": "people who watched this title (watch-list network)",
-        }.get(result.source, ""),
+        "engine_label": ENGINES[result.source].neighbours_by if result.source in ENGINES else "",
     }

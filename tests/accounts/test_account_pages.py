@@ -77,14 +77,14 @@ def test_account_deletion_needs_the_password_and_removes_every_personal_row(
     ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
     ListEntry.objects.create(user=charlie, anime_id=1, status="completed", score=4)
     Label.objects.create(user=alice, anime_id=5, answer="like")
-    ImportRun.objects.create(user=alice, source="xml", status="done")
+    ImportRun.objects.create(user=alice, source="xml", state="done")
     api_token_create(user=alice, name="x")
     wrong = alice_client.post("/me/delete/", {"password": "nope", "confirm": "on"})
     assert wrong.status_code == 400 and "not correct" in wrong.content.decode()
     assert django_user_model.objects.filter(username="alice").exists()
     unconfirmed = alice_client.post("/me/delete/", {"password": "pw-alice-123"})
     assert unconfirmed.status_code == 400
-    from labeling.services import user_artifacts_root
+    from labeling.taste.runs import user_artifacts_root
 
     model_file = user_artifacts_root() / str(alice.pk) / "v1" / "model.txt"
     model_file.parent.mkdir(parents=True)

@@ -35,7 +35,7 @@ def test_upload_is_imported_by_a_real_worker(redis_broker, client, alice, titles
         while run.is_active and time.monotonic() < deadline:
             time.sleep(0.1)
             run.refresh_from_db()
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert run.started_at is not None and run.heartbeat_at is not None
     assert {(e.anime_id, e.score) for e in ListEntry.objects.filter(user=alice)} == {
         (1, 10),

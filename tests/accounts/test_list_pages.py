@@ -56,9 +56,10 @@ def test_not_interested_alone_hides_a_title(alice_client, alice, titles):
     alice_client.post("/me/list/5/", {"not_interested": "on"}, **FETCH)
     entry = ListEntry.objects.get(user=alice, anime_id=5)
     assert entry.not_interested and entry.status == ""
-    from accounts.selectors import list_entry_excluded_anime_ids
-
-    assert list_entry_excluded_anime_ids(user=alice) == {5}
+    # Off the list itself, on the not-interested tab only.
+    assert [e.anime_id for e in alice_client.get("/me/list/").context["entries"]] == []
+    hidden = alice_client.get("/me/list/", {"status": "not_interested"})
+    assert [e.anime_id for e in hidden.context["entries"]] == [5]
 
 
 def test_controls_reject_bad_values_and_keep_the_entry(alice_client, alice, titles):
@@ -149,16 +150,20 @@ def test_my_list_escapes_titles(alice_client, alice):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
-def test_adult_titles_follow_the_members_setting(alice_client, alice):
+def test_adult_titles_follow_the_members_setting(alice_client, alice, settings):
     from accounts.services import profile_update
     from tests.catalog.factories import AnimeFactory
 
+    settings.SHOW_ADULT_CONTENT = True
     AnimeFactory(mal_id=888, title="Adult title", is_adult=True)
     ListEntry.objects.create(user=alice, anime_id=888, status="completed", score=5)
     off = alice_client.get("/me/list/")
     assert "Adult title" not in off.content.decode() and off.context["stats"].hidden_adult == 1
     profile_update(user=alice, show_adult=True)
     assert "Adult title" in alice_client.get("/me/list/").content.decode()
+    # The site's setting is the ceiling: the member's opt-in cannot lift it.
+    settings.SHOW_ADULT_CONTENT = False
+    assert "Adult title" not in alice_client.get("/me/list/").content.decode()
 
 
 def test_personal_pages_are_login_only_and_show_only_the_owners_list(
@@ -200,3 +205,30 @@ def test_public_list_only_when_the_member_opts_in(client, alice, charlie, titles
     assert "End of Evangelion" not in html  # "not interested" stays personal
     assert "data-list-controls" not in html  # read-only
     assert Client().get("/users/alice/list/").status_code == 200  # public means anyone
+
+
+def test_a_long_list_reads_only_the_rows_of_the_cards_on_the_page(alice_client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import Anime
+
+    Anime.objects.bulk_create(
+        Anime(mal_id=i, title=f"Title {i:04d}", num_list_users=10_000 - i) for i in range(1, 2001)
+    )
+    ListEntry.objects.bulk_create(
+        ListEntry(user=alice, anime_id=i, status="completed", score=1 + i % 10)
+        for i in range(1, 2001)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        page = alice_client.get("/anime/", {"sort": "popularity"}).content.decode()
+    assert page.count('action="/me/list/') == 24  # 24 cards, each with its controls
+    assert "Title 0001" in page and "Title 0025" not in page
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "accounts_listentry"' in q["sql"] and '"episodes_watched"' in q["sql"]
+    ]
+    # One read of list states, for the page's 24 titles only (not the member's 2,000).
+    assert len(reads) == 1, reads
+    assert reads[0].count(",") < 24 + 10 and '"anime_id" IN (' in reads[0]

@@ -7,9 +7,13 @@ from django.core.management import call_command
 
 from accounts.models import ListEntry
 from accounts.selectors import platform_user_key
+from recommender.engines.services import (
+    interactions_frame,
+    training_run_create,
+    training_run_execute,
+)
 from recommender.ml import artifacts
 from recommender.models import CommunityRating
-from recommender.services import interactions_frame, training_run_create, training_run_execute
 from tests.catalog.factories import AnimeFactory
 
 pytestmark = pytest.mark.django_db

@@ -119,19 +119,22 @@ def test_no_resume_starts_over(mal_settings, fake_mal):
     assert _offsets(fake_mal.requests) == ["0", "500", "1000", "1500"]
 
 
-def test_a_dead_workers_running_row_is_failed_and_resumed(mal_settings, fake_mal):
+def test_a_dead_workers_running_row_continues_at_its_checkpoint(mal_settings, fake_mal):
+    silent = timezone.now() - timedelta(seconds=mal_settings.RUN_STALE_AFTER_SECONDS + 1)
     stale = SyncRun.objects.create(
         mode="full",
+        state="running",
+        attempts=1,
+        started_at=silent,
         endpoint="anime/ranking",
         params={"ranking_type": "all"},
         next_offset=1500,
         plan=sync_plan(mode="full", today=date.today()),
     )
-    silent = timezone.now() - timedelta(seconds=mal_settings.RUN_STALE_AFTER_SECONDS + 1)
     SyncRun.objects.filter(pk=stale.pk).update(heartbeat_at=silent)
     run = catalog_sync(mode="full")
-    assert run.resumed_from_id == stale.pk
-    assert SyncRun.objects.get(pk=stale.pk).state == "failed"
+    # The same row, its second attempt: the checkpoint is where it continues.
+    assert (run.pk, run.state, run.attempts) == (stale.pk, "done", 2)
     assert _offsets(fake_mal.requests) == ["1500"]
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from labeling.models import Label, TasteTrainingRun
-from labeling.services import taste_training_execute, taste_training_request
+from labeling.taste.runs import taste_training_execute, taste_training_request
 
 from .conftest import label_planted
 
@@ -108,7 +108,7 @@ def test_model_page_plots_the_learning_curve_pr_curve_and_features(alice_client,
         if extra:
             label_planted(alice, catalog, 10, offset=10 + extra)
         taste_training_execute(run_id=taste_training_request(user=alice).pk)
-    assert TasteTrainingRun.objects.filter(user=alice, status="done").count() == 3
+    assert TasteTrainingRun.objects.filter(user=alice, state="done").count() == 3
     html = alice_client.get("/me/model/").content.decode()
     assert html.count("<svg") >= 4  # learning curve, PR curve, pushes up, pushes down
     assert "Learning curve" in html and "Precision-recall" in html
@@ -135,6 +135,6 @@ def test_a_member_with_a_scored_list_is_offered_a_first_model(
     with django_capture_on_commit_callbacks(execute=True):
         resp = alice_client.post("/me/model/train/", follow=True)
     run = TasteTrainingRun.objects.get(user=alice)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert run.n_from_list == 12
     assert "Training queued" in resp.content.decode()

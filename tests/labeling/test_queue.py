@@ -22,7 +22,7 @@ def queue_ids(client, limit=50) -> list[int]:
 
 
 def plant_scores(user, catalog, proba_of, ask=()) -> TasteTrainingRun:
-    run = TasteTrainingRun.objects.create(user=user, status="done", version="v-test")
+    run = TasteTrainingRun.objects.create(user=user, state="done", version="v-test")
     ids = np.array([a.mal_id for a in catalog], dtype="<i4")
     proba = np.array([proba_of(a) for a in catalog], dtype="<f4")
     TasteScores.objects.create(
@@ -49,10 +49,14 @@ def test_new_member_gets_popular_titles_across_genres(alice_client, catalog):
     assert len(mains) >= 4
 
 
-def test_adult_titles_follow_the_members_setting(alice_client, alice, catalog):
+def test_adult_titles_follow_the_members_setting(alice_client, alice, catalog, settings):
+    settings.SHOW_ADULT_CONTENT = True
     assert not [m for m in queue_ids(alice_client) if m >= 5000]
     Profile.objects.update_or_create(user=alice, defaults={"show_adult": True})
     assert any(m >= 5000 for m in queue_ids(alice_client, limit=50))
+    # The site's setting is the ceiling: with it off, the opt-in shows no adult title.
+    settings.SHOW_ADULT_CONTENT = False
+    assert not [m for m in queue_ids(alice_client, limit=50) if m >= 5000]
 
 
 def test_queue_never_asks_about_labeled_listed_or_not_interested_titles(

@@ -11,16 +11,15 @@ from django.utils import timezone
 
 from accounts.models import Profile
 from catalog.models import Anime
-from labeling import catalog_features
 from labeling.models import Label, TasteScores, TasteTrainingRun
-from labeling.selectors import taste_ask_order_get, taste_scores_get
-from labeling.services import (
-    taste_runs_reap,
+from labeling.tasks import reap_stale_taste_runs_task, train_taste_model_task
+from labeling.taste import features as catalog_features
+from labeling.taste.runs import (
     taste_training_execute,
     taste_training_request,
     user_artifacts_root,
 )
-from labeling.tasks import train_taste_model_task
+from labeling.taste.selectors import taste_ask_order_get, taste_scores_get
 from recommender.ml import artifacts
 
 from .conftest import label_planted, list_entry, main_genre
@@ -72,7 +71,7 @@ def test_the_tenth_answer_retrains_in_the_background(
         )
     assert resp.status_code == 201
     run = TasteTrainingRun.objects.get(user=alice)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert run.trigger == "labels"
     assert (run.n_labels, run.n_pos, run.n_neg) == (10, 3, 7)
     assert artifacts.current_version(user_artifacts_root(), str(alice.pk)) == run.version
@@ -91,7 +90,7 @@ def test_a_run_records_metrics_durations_and_what_the_model_learned(
         resp = alice_client.post(TRAIN)
     assert resp.status_code == 202
     run = TasteTrainingRun.objects.get(pk=resp.json()["id"])
-    assert run.status == "done" and run.trigger == "manual"
+    assert run.state == "done" and run.trigger == "manual"
     m = run.metrics
     assert m["base_rate"] == pytest.approx(run.n_pos / run.n_labels)
     # The planted taste (Mecha and Sports) is easy: far better than guessing.
@@ -115,7 +114,7 @@ def test_a_run_records_metrics_durations_and_what_the_model_learned(
 
 
 def test_list_scores_seed_a_model_when_the_member_allows_it(alice, catalog, settings):
-    settings.TASTE_LIST_LIKE_MIN, settings.TASTE_LIST_DISLIKE_MAX = 8, 5
+    settings.RECOMMENDER_LIKE_MIN_SCORE, settings.RECOMMENDER_DISLIKE_MAX_SCORE = 8, 5
     expected = 0
     for anime in catalog[:40]:
         genre = main_genre(anime)
@@ -124,7 +123,7 @@ def test_list_scores_seed_a_model_when_the_member_allows_it(alice, catalog, sett
         expected += score != 7  # 7 is neither like nor dislike
     Label.objects.create(user=alice, anime=catalog[40], answer="like")  # Horror: explicit wins
     run = taste_training_execute(run_id=taste_training_request(user=alice, trigger="list").pk)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert run.n_from_list == expected
     assert run.n_labels == expected + 1
     Profile.objects.update_or_create(user=alice, defaults={"labels_from_list": False})
@@ -137,11 +136,11 @@ def test_a_newer_request_supersedes_a_queued_one(alice, catalog):
     first = taste_training_request(user=alice)
     second = taste_training_request(user=alice)
     first.refresh_from_db()
-    assert first.status == "superseded"
-    assert second.status == "queued"
+    assert first.state == "superseded"
+    assert second.state == "queued"
     assert train_taste_model_task(first.pk) == "not claimed"
     assert train_taste_model_task(second.pk) == "done"
-    assert TasteTrainingRun.objects.filter(status="done").count() == 1
+    assert TasteTrainingRun.objects.filter(state="done").count() == 1
 
 
 def test_a_redelivered_task_trains_once(alice, catalog):
@@ -153,37 +152,91 @@ def test_a_redelivered_task_trains_once(alice, catalog):
 
 
 def test_the_database_refuses_two_running_runs_for_one_member(alice, charlie):
-    TasteTrainingRun.objects.create(user=alice, status="running")
-    TasteTrainingRun.objects.create(user=charlie, status="running")  # others are independent
+    TasteTrainingRun.objects.create(user=alice, state="running")
+    TasteTrainingRun.objects.create(user=charlie, state="running")  # others are independent
     with pytest.raises(IntegrityError), transaction.atomic():
-        TasteTrainingRun.objects.create(user=alice, status="running")
-    TasteTrainingRun.objects.create(user=alice, status="queued")
+        TasteTrainingRun.objects.create(user=alice, state="running")
+    TasteTrainingRun.objects.create(user=alice, state="queued")
     with pytest.raises(IntegrityError), transaction.atomic():
-        TasteTrainingRun.objects.create(user=alice, status="queued")
+        TasteTrainingRun.objects.create(user=alice, state="queued")
+
+
+def _silent(settings) -> dt.datetime:
+    """A heartbeat older than the taste kind's stale limit."""
+    limit = settings.RUN_STALE_AFTER_OVERRIDES.get("taste", settings.RUN_STALE_AFTER_SECONDS)
+    return timezone.now() - dt.timedelta(seconds=limit + 5)
 
 
 def test_a_run_waits_while_the_members_previous_run_trains(
-    alice, catalog, django_capture_on_commit_callbacks
+    alice, catalog, settings, django_capture_on_commit_callbacks
 ):
     label_planted(alice, catalog, 20)
-    stale = timezone.now() - dt.timedelta(hours=2)
-    busy = TasteTrainingRun.objects.create(user=alice, status="running", heartbeat_at=stale)
+    silent = _silent(settings)
+    busy = TasteTrainingRun.objects.create(
+        user=alice, state="running", attempts=1, started_at=silent, heartbeat_at=silent
+    )
     waiting = taste_training_request(user=alice)
     assert taste_training_execute(run_id=waiting.pk) is None  # blocked by the running one
     waiting.refresh_from_db()
-    assert waiting.status == "queued"
-    # The running run's worker died: the reaper fails it and starts the waiting one.
+    assert waiting.state == "queued"
+    # The running run's worker died: the newer queued run replaces it and is started.
     with django_capture_on_commit_callbacks(execute=True):
-        assert taste_runs_reap(stale_seconds=600) == 1
+        reaped = reap_stale_taste_runs_task()
+    assert reaped["superseded"] == [busy.pk] and reaped["requeued"] == []
     busy.refresh_from_db()
     waiting.refresh_from_db()
-    assert busy.status == "failed" and "worker lost" in busy.error
-    assert waiting.status == "done", waiting.error
+    assert busy.state == "superseded" and "Worker lost" in busy.error
+    assert waiting.state == "done", waiting.error
+
+
+def test_a_silent_run_is_queued_again_and_trains_on_the_next_attempt(
+    alice, catalog, settings, django_capture_on_commit_callbacks
+):
+    label_planted(alice, catalog, 20)
+    silent = _silent(settings)
+    run = TasteTrainingRun.objects.create(
+        user=alice, state="running", attempts=1, started_at=silent, heartbeat_at=silent
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        reaped = reap_stale_taste_runs_task()
+    assert reaped["requeued"] == [run.pk]
+    run.refresh_from_db()
+    assert (run.state, run.attempts, run.error) == ("done", 2, "")
+    assert TasteScores.objects.get(user=alice).run_id == run.pk
+
+
+def test_a_run_that_used_its_attempts_stays_failed_and_says_why(
+    alice, alice_client, catalog, settings, django_capture_on_commit_callbacks
+):
+    silent = _silent(settings)
+    cap = settings.RUN_MAX_ATTEMPTS
+    run = TasteTrainingRun.objects.create(
+        user=alice, state="running", attempts=cap, started_at=silent, heartbeat_at=silent
+    )
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        reaped = reap_stale_taste_runs_task()
+    assert reaped["failed"] == [run.pk] and reaped["requeued"] == []
+    assert sent == []  # not queued again
+    run.refresh_from_db()
+    assert run.state == "failed" and f"Attempt {cap} of {cap}: gave up" in run.error
+    listed = alice_client.get(MODELS).json()["results"][0]
+    assert (listed["status"], listed["attempts"], listed["max_attempts"]) == ("failed", cap, cap)
+    assert "gave up" in listed["error"]
+    page = alice_client.get("/me/model/").content.decode()
+    assert f"failed after {cap} of {cap} attempts" in page and "gave up" in page
 
 
 def test_a_live_run_is_not_reaped(alice):
-    TasteTrainingRun.objects.create(user=alice, status="running", heartbeat_at=timezone.now())
-    assert taste_runs_reap(stale_seconds=600) == 0
+    now = timezone.now()
+    TasteTrainingRun.objects.create(
+        user=alice, state="running", attempts=1, started_at=now, heartbeat_at=now
+    )
+    assert reap_stale_taste_runs_task() == {
+        "requeued": [],
+        "failed": [],
+        "resent": [],
+        "superseded": [],
+    }
 
 
 def test_a_failed_run_says_why_and_keeps_the_previous_model(alice, catalog):
@@ -191,7 +244,7 @@ def test_a_failed_run_says_why_and_keeps_the_previous_model(alice, catalog):
     run = taste_training_request(user=alice)
     Label.objects.filter(user=alice, answer="dislike").delete()  # only likes are left
     failed = taste_training_execute(run_id=run.pk)
-    assert failed.status == "failed"
+    assert failed.state == "failed"
     assert "one you wouldn't" in failed.error
     assert failed.finished_at is not None
     assert TasteScores.objects.get(user=alice).version == first.version
@@ -202,7 +255,7 @@ def test_versions_are_pruned_and_a_crashed_write_never_becomes_current(alice, ca
     runs = [trained(alice, catalog, 20)]
     for _ in range(3):
         runs.append(taste_training_execute(run_id=taste_training_request(user=alice).pk))
-    assert [r.status for r in runs] == ["done"] * 4
+    assert [r.state for r in runs] == ["done"] * 4
     on_disk = versions_on_disk(alice)
     assert on_disk == sorted(r.version for r in runs[1:])  # the oldest was pruned
     base = artifacts.engine_dir(user_artifacts_root(), str(alice.pk))
@@ -225,7 +278,7 @@ def test_members_models_are_isolated(client, alice, charlie, catalog):
         label.answer = "dislike" if label.answer == "like" else "like"
         label.save()
     charlie_run = taste_training_execute(run_id=taste_training_request(user=charlie).pk)
-    assert charlie_run.status == "done"
+    assert charlie_run.state == "done"
     assert versions_on_disk(alice) == [alice_run.version]
     assert versions_on_disk(charlie) == [charlie_run.version]
     assert TasteScores.objects.get(user=alice).run_id == alice_run.pk
@@ -257,7 +310,7 @@ def test_features_are_built_once_per_catalog_version_and_rebuilt_after_an_import
         synopsis="rewritten", updated_at=timezone.now() + dt.timedelta(seconds=5)
     )
     third = taste_training_execute(run_id=taste_training_request(user=alice).pk)
-    assert third.status == "done"
+    assert third.state == "done"
     assert third.catalog_version != first.catalog_version
     assert artifacts.current_version(catalog_features.taste_root(), "catalog") == (
         third.catalog_version
@@ -284,7 +337,7 @@ def test_a_run_stores_the_questions_to_ask_next(alice_client, alice, catalog, se
     listed = [a for a in catalog if not a.is_adult][30]
     list_entry(alice, listed, status="plan_to_watch")
     run = trained(alice, catalog, n=30)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert "ask_order_s" in run.durations
     ask = taste_ask_order_get(user=alice).tolist()
     assert len(ask) == len(set(ask)) == 12
@@ -300,3 +353,61 @@ def test_a_run_stores_the_questions_to_ask_next(alice_client, alice, catalog, se
     resp = alice_client.get("/api/me/queue/", {"limit": 5}).json()
     assert [item["mal_id"] for item in resp["results"]] == ask[:5]
     assert {item["reason"] for item in resp["results"]} == {"uncertainty"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_the_account_mid_fit_leaves_no_model_files(alice_client, alice, catalog):
+    import sys
+    import threading
+
+    from django.db import connection
+
+    from recommender.ml.taste import TasteModel
+
+    label_planted(alice, catalog, 30)
+    # Created directly: taste_training_request's on_commit would train at once (eager
+    # Celery, autocommit) instead of in the thread below.
+    run = TasteTrainingRun.objects.create(user=alice)
+    at_fit, resume = threading.Event(), threading.Event()
+    outcome: list = []
+
+    def pause_in_fit(frame, event, arg):
+        # Holds the worker thread inside the real TasteModel.fit until the account is gone.
+        if event == "call" and frame.f_code is TasteModel.fit.__code__ and not at_fit.is_set():
+            at_fit.set()
+            assert resume.wait(timeout=60)
+        return None
+
+    def work() -> None:
+        sys.settrace(pause_in_fit)
+        try:
+            outcome.append(train_taste_model_task(run.pk))
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+        finally:
+            sys.settrace(None)
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert at_fit.wait(timeout=60), "the run never reached the fit"
+        deleted = alice_client.post("/me/delete/", {"password": "pw-alice-123", "confirm": "on"})
+        assert deleted.status_code == 302
+    finally:
+        resume.set()
+        worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert outcome == ["not claimed"]  # the run's row went with the account
+    assert not artifacts.engine_dir(user_artifacts_root(), str(alice.pk)).exists()
+    assert not TasteScores.objects.filter(user_id=alice.pk).exists()
+
+
+def test_the_admin_lists_a_failed_runs_state_attempts_and_error(client, django_user_model, alice):
+    TasteTrainingRun.objects.create(
+        user=alice, state="failed", attempts=3, error="Worker lost: ... Attempt 3 of 3: gave up."
+    )
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client.force_login(admin)
+    page = client.get("/admin/labeling/tastetrainingrun/").content.decode()
+    assert "Attempt 3 of 3: gave up." in page and "column-attempts" in page

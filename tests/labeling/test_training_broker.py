@@ -8,8 +8,8 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from labeling.models import TasteTrainingRun
-from labeling.selectors import taste_scores_get
-from labeling.services import taste_training_request, user_artifacts_root
+from labeling.taste.runs import taste_training_request, user_artifacts_root
+from labeling.taste.selectors import taste_scores_get
 from recommender.ml import artifacts
 
 from .conftest import label_planted
@@ -28,10 +28,10 @@ def test_a_members_model_trains_on_a_real_worker(redis_broker, alice, catalog):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             run.refresh_from_db()
-            if run.status in ("done", "failed"):
+            if run.state in ("done", "failed"):
                 break
             time.sleep(0.2)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     assert run.started_at and run.finished_at and run.heartbeat_at
     assert artifacts.current_version(user_artifacts_root(), str(alice.pk)) == run.version
     assert taste_scores_get(user=alice)[2] == run.version

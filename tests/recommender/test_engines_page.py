@@ -8,12 +8,14 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 
-from recommender.evaluation_runs import (
+from recommender.evaluation.runs import (
     EvaluationBusyError,
     evaluation_run_enqueue,
     evaluation_run_execute,
 )
+from recommender.evaluation.tasks import reap_stale_evaluations_task
 from recommender.models import EvaluationRun
+from tests.workers import kill_worker_mid_run, reap_until
 
 ENGINES = ["popularity", "ease"]
 
@@ -114,15 +116,25 @@ def test_failed_run_is_shown_and_frees_the_slot(client, django_capture_on_commit
 
 
 @pytest.mark.django_db
-def test_a_run_abandoned_by_a_dead_worker_does_not_block_forever():
+def test_an_evaluation_whose_worker_keeps_dying_fails_frees_the_slot_and_says_why(
+    client, settings, django_capture_on_commit_callbacks
+):
     stuck = evaluation_run_enqueue(quick=True, engines=ENGINES)
     with pytest.raises(EvaluationBusyError):
         evaluation_run_enqueue(quick=True, engines=ENGINES)
-    EvaluationRun.objects.filter(pk=stuck.pk).update(created_at="2020-01-01T00:00:00Z")
-    fresh = evaluation_run_enqueue(quick=True, engines=ENGINES)
+    settings.RUN_MAX_ATTEMPTS_OVERRIDES = {"evaluation": 1}
+    # Claimed by a worker that then died: silent for longer than the stale limit.
+    EvaluationRun.objects.filter(pk=stuck.pk).update(
+        state="running", attempts=1, started_at="2020-01-01T00:00:00Z", heartbeat_at=None
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_evaluations_task.apply().result["failed"] == [stuck.pk]
     stuck.refresh_from_db()
-    assert (stuck.state, stuck.active, fresh.state) == ("failed", None, "queued")
-    assert "Abandoned" in stuck.error
+    assert (stuck.state, stuck.active) == ("failed", None)
+    assert stuck.error.endswith("Attempt 1 of 1: gave up.")
+    html = client.get("/engines/").content.decode()
+    assert f"The last evaluation (#{stuck.pk}) failed: Worker lost" in html
+    assert evaluation_run_enqueue(quick=True, engines=ENGINES).state == "queued"
 
 
 @pytest.mark.broker
@@ -138,3 +150,38 @@ def test_evaluation_runs_on_a_real_worker_through_redis(redis_broker, community)
             time.sleep(0.3)
     assert run.state == "done", run.error
     assert 0 < run.results["popularity"]["ndcg@10"] < 1
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_whose_worker_is_killed_every_attempt_ends_failed_on_the_page(
+    redis_broker, community, settings, client
+):
+    settings.RUN_MAX_ATTEMPTS_OVERRIDES = {"evaluation": 2}
+    # A full (not quick) evaluation of the neural engine: long enough to be killed in.
+    run = evaluation_run_enqueue(engines=["watchlist_nn"], trigger="test")
+
+    def reap() -> dict:
+        return reap_stale_evaluations_task.apply().result
+
+    for attempt in (1, 2):
+
+        def beating(attempt=attempt):
+            row = EvaluationRun.objects.get(pk=run.pk)
+            return (
+                row.state == "running"
+                and row.attempts == attempt
+                and row.heartbeat_at > row.started_at
+            )
+
+        kill_worker_mid_run(beating, what=f"evaluation attempt {attempt} to beat")
+        assert EvaluationRun.objects.get(pk=run.pk).state == "running"
+        settings.RUN_STALE_AFTER_SECONDS = 1  # silent for 1 s: its worker is dead
+        reap_until(reap, run.pk, "requeued" if attempt == 1 else "failed")
+    run.refresh_from_db()
+    assert (run.state, run.attempts, run.active) == ("failed", 2, None)
+    assert run.error.endswith("Attempt 2 of 2: gave up.")
+    assert reap() == {"requeued": [], "failed": [], "resent": []}
+    assert redis_broker.control.purge() == 0
+    html = client.get("/engines/").content.decode()
+    assert f"The last evaluation (#{run.pk}) failed after 2 attempts: Worker lost" in html

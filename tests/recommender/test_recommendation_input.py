@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.api import MAX_ENTRIES
+from recommender.engines.api import MAX_ENTRIES
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from animender.celery import app as celery_app
+from recommender.engines.services import training_run_create
+from recommender.engines.tasks import reap_stale_runs_task, train_all_task, train_engine_task
 from recommender.ml import artifacts
 from recommender.models import TrainingRun
-from recommender.services import training_run_create
-from recommender.tasks import reap_stale_runs_task, train_all_task, train_engine_task
 from tests.conftest import run_concurrently
 
 FAST = {"watchlist_nn": {"epochs": 2, "hidden": 16}, "knn_baseline": {}}
@@ -71,7 +71,7 @@ def test_a_second_start_is_refused_everywhere_while_one_is_active(community, cli
         call_command("train_models", "--engine", "watchlist_nn")
     with pytest.raises(CommandError, match="already queued or running"):
         call_command("train_models", "--engine", "watchlist_nn", "--queue")
-    with caplog.at_level(logging.INFO, logger="recommender.tasks"):
+    with caplog.at_level(logging.INFO, logger="recommender.engines.tasks"):
         queued = train_all_task.apply().result
     assert "nightly training of watchlist_nn skipped" in caplog.text
     assert TrainingRun.objects.filter(engine="watchlist_nn").count() == 1
@@ -95,43 +95,47 @@ def test_two_concurrent_starts_give_one_run():
 
 
 @pytest.mark.django_db
-def test_reaper_fails_a_silent_run_and_queues_a_new_one(
+def test_reaper_requeues_a_silent_run_and_sends_it_again(
     settings, django_capture_on_commit_callbacks
 ):
     run = training_run_create(engine="knn_baseline", trigger="test", params={"k": 20})
     silent_since = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 5)
     TrainingRun.objects.filter(pk=run.pk).update(
-        state="running", started_at=silent_since, heartbeat_at=silent_since
+        state="running", attempts=1, started_at=silent_since, heartbeat_at=silent_since
     )
     beating = training_run_create(engine="watchlist_nn", trigger="test")
     TrainingRun.objects.filter(pk=beating.pk).update(
-        state="running", started_at=silent_since, heartbeat_at=timezone.now()
+        state="running", attempts=1, started_at=silent_since, heartbeat_at=timezone.now()
     )
     with django_capture_on_commit_callbacks(execute=False) as sent:
         reaped = reap_stale_runs_task.apply().result
-    assert reaped == [run.pk]
-    dead = TrainingRun.objects.get(pk=run.pk)
-    assert dead.state == "failed" and "no heartbeat" in dead.error and dead.finished_at
-    redo = TrainingRun.objects.get(engine="knn_baseline", state="queued")
-    assert (redo.trigger, redo.params) == ("reaper", {"k": 20})
+    assert reaped == {"requeued": [run.pk], "failed": [], "resent": []}
+    # The same row goes back to the queue (no replacement row), its attempt counted.
+    again = TrainingRun.objects.get(pk=run.pk)
+    assert (again.state, again.attempts, again.params) == ("queued", 1, {"k": 20})
+    assert "no heartbeat" in again.error and again.error.endswith("Attempt 1 of 3; queued again.")
+    assert TrainingRun.objects.filter(engine="knn_baseline").count() == 1
     assert len(sent) == 1  # its task goes to the broker after commit
     assert TrainingRun.objects.get(pk=beating.pk).state == "running"
 
 
 @pytest.mark.django_db
-def test_a_queued_run_whose_message_was_lost_frees_its_slot(settings):
+def test_a_queued_run_whose_message_was_lost_is_sent_again(
+    settings, django_capture_on_commit_callbacks
+):
     run = training_run_create(engine="knn_baseline", trigger="test")
-    long_ago = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_TIMEOUT_SECONDS + 60)
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 60)
     TrainingRun.objects.filter(pk=run.pk).update(created_at=long_ago)
-    reap_stale_runs_task.apply()
-    assert TrainingRun.objects.get(pk=run.pk).state == "failed"
-    assert training_run_create(engine="knn_baseline", trigger="test").state == "queued"
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        assert reap_stale_runs_task.apply().result["resent"] == [run.pk]
+    assert len(sent) == 1
+    assert TrainingRun.objects.get(pk=run.pk).state == "queued"
 
 
 @pytest.mark.django_db
 def test_a_reaped_run_is_not_marked_done_by_its_slow_worker(community, settings, monkeypatch):
     """The worker was only slow: its late finish must not resurrect the failed row."""
-    from recommender import services
+    from recommender.engines import services
 
     run = training_run_create(engine="knn_baseline", trigger="test")
     real = services._train_and_publish

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db.models import Count, F, Q
 
 from catalog.models import Anime
+from recommender.engines.services import training_run_create, training_run_execute
 from recommender.models import CommunityRating
-from recommender.services import training_run_create, training_run_execute
 from tests.catalog.factories import AnimeFactory
 
 pytestmark = pytest.mark.django_db
@@ -188,7 +188,7 @@ def test_a_recurring_version_name_never_serves_another_folders_model(settings, t
     import numpy as np
     import scipy.sparse as sp
 
-    from recommender import selectors
+    from recommender.engines import selectors
     from recommender.ml import artifacts
     from recommender.ml.registry import ENGINES
 

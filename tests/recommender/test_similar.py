@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 
-from catalog.franchises import franchise_index, franchise_index_invalidate
+from catalog.franchises import franchise_collapse, franchise_index, franchise_index_invalidate
 from catalog.models import Anime
-from recommender import selectors
-from recommender.services import model_load, training_run_create, training_run_execute
+from recommender.engines import selectors
+from recommender.engines.services import model_load, training_run_create, training_run_execute
+from recommender.ml import artifacts, neighbours
 from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +128,84 @@ def test_similar_endpoint_is_documented_with_an_example(client):
     assert op["operationId"] == "anime_similar_list"
     assert "examples" in op["responses"]["200"]["content"]["application/json"]
     assert {p["name"] for p in op["parameters"]} >= {"mal_id", "limit"}
+
+
+# -- served from the neighbours ranked at training, never from a loaded model ----------
+
+
+def expected_cards(ranking: list[tuple[int, float]], mal_id: int, n: int) -> list[tuple]:
+    """What a title's similar titles should be from a model's own ranking of its
+    neighbours: titles the catalog shows, its own franchise left out, one card per
+    franchise, from the first ``n`` x 6 neighbours."""
+    index = franchise_index(show_adult=False)
+    own = set(index.members(mal_id))
+    shown = set(Anime.objects.filter(is_adult=False).values_list("mal_id", flat=True))
+    ranked = [(m, s) for m, s in ranking if m in shown][: n * 6]
+    cards = franchise_collapse(
+        ((m, s) for m, s in ranked if m not in own), watched=(), exclude=own, index=index
+    )
+    return [(c.mal_id, c.score) for c in cards if c.mal_id in shown][:n]
+
+
+def similar_on_page(html: str) -> list[int]:
+    section = html[html.index('id="similar"') :]
+    section = section[: section.index("</section>")]
+    return [int(m) for m in re.findall(r'href="/anime/(\d+)/"', section)]
+
+
+def test_similar_titles_are_the_knn_ranking_served_without_loading_the_model(community, client):
+    train("knn_baseline")
+    selectors._cache.clear()  # whatever the training's follow-ups loaded
+    page = client.get(f"/anime/{STEINS_GATE}/")
+    body = similar(client, STEINS_GATE, limit=50)
+    # Neither the page nor the API loaded a model into this (web) process.
+    assert selectors._cache == {}
+    assert page.status_code == 200 and 'data-source="knn_baseline"' in page.content.decode()
+    assert body["source"] == "knn_baseline"
+    loaded = model_load(engine="knn_baseline")
+    assert body["version"] == loaded.version
+    idx, sims = loaded.model.similar_items(loaded.index_of[STEINS_GATE], n=len(loaded.item_ids))
+    ranking = list(zip(loaded.item_ids[idx].tolist(), sims.tolist(), strict=True))
+    want = expected_cards(ranking, STEINS_GATE, 50)
+    assert len(want) >= 12
+    got = [(r["mal_id"], r["similarity"]) for r in body["results"]]
+    assert [m for m, _ in got] == [m for m, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-6)
+    assert similar_on_page(page.content.decode()) == [m for m, _ in want][:12]
+
+
+def test_watchlist_neighbours_are_served_without_loading_the_network(community, client):
+    train("watchlist_nn")
+    selectors._cache.clear()
+    body = similar(client, DEATH_NOTE, limit=20)
+    assert selectors._cache == {}
+    assert body["source"] == "watchlist_nn"
+    loaded = model_load(engine="watchlist_nn")
+    n_items = len(loaded.item_ids)
+    row = selectors.list_row(n_items, [loaded.index_of[DEATH_NOTE]], [1.0])
+    idx, scores = loaded.model.recommend(row, n=n_items)
+    ranking = list(zip(loaded.item_ids[idx[0]].tolist(), scores[0].tolist(), strict=True))
+    want = expected_cards(ranking, DEATH_NOTE, 20)
+    got = [(r["mal_id"], r["similarity"]) for r in body["results"]]
+    assert len(got) == 20
+    assert [m for m, _ in got] == [m for m, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+
+
+def test_a_version_saved_before_neighbours_were_stored_falls_back_to_genres(
+    community, client, settings
+):
+    train("knn_baseline")
+    version = artifacts.current_version(settings.MODEL_DIR, "knn_baseline")
+    folder = artifacts.engine_dir(settings.MODEL_DIR, "knn_baseline") / version
+    for name in (neighbours.ITEMS_FILE, neighbours.SCORES_FILE):
+        (folder / name).unlink()
+    selectors._cache.clear()
+    body = similar(client, DEATH_NOTE, limit=8)
+    page = client.get(f"/anime/{DEATH_NOTE}/").content.decode()
+    assert body["source"] == "genres" and body["version"] == "" and len(body["results"]) == 8
+    assert 'data-source="genres"' in page and "Sharing the most genres" in page
+    assert selectors._cache == {}
+    # The next training stores them again and is served from them.
+    train("knn_baseline")
+    assert similar(client, DEATH_NOTE, limit=8)["source"] == "knn_baseline"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from recommender.engines.services import training_run_create, training_run_execute
+from recommender.engines.tasks import train_all_task
 from recommender.ml import artifacts
 from recommender.models import CommunityRating, TrainingRun
-from recommender.services import training_run_create, training_run_execute
-from recommender.tasks import train_all_task
 from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 pytestmark = pytest.mark.django_db
@@ -192,7 +192,7 @@ def test_nightly_task_trains_one_run_per_engine(community, django_capture_on_com
 
 
 def test_engine_names_come_from_the_registry_alone():
-    from recommender.api import RecommendationCreateApi, TrainingRunListApi
+    from recommender.engines.api import RecommendationCreateApi, TrainingRunListApi
     from recommender.ml.registry import ENGINES
 
     field = TrainingRun._meta.get_field("engine")

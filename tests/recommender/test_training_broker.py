@@ -8,9 +8,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 
+from recommender.engines.services import training_run_enqueue
 from recommender.ml import artifacts
 from recommender.models import TrainingRun
-from recommender.services import training_run_enqueue
 
 
 @pytest.mark.broker

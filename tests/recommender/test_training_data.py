@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
+from recommender.engines.services import interactions_frame
+from recommender.engines.training_data import community_interactions_arrays
 from recommender.models import CommunityRating
-from recommender.services import interactions_frame
-from recommender.training_data import community_interactions_arrays
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,11 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.ratings_import import CHUNK_ROWS, RatingsFileError, community_ratings_import
+from recommender.engines.ratings_import import (
+    CHUNK_ROWS,
+    RatingsFileError,
+    community_ratings_import,
+)
 
 
 class Command(BaseCommand):

@@ -3,9 +3,13 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from animender.runs import RunAlreadyActive
+from recommender.engines.services import (
+    training_run_create,
+    training_run_enqueue,
+    training_run_execute,
+)
 from recommender.ml.registry import ENGINES
 from recommender.models import TrainingRun
-from recommender.services import training_run_create, training_run_enqueue, training_run_execute
 
 
 class Command(BaseCommand):

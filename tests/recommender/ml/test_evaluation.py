@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender.ml import evaluation
 from recommender.ml.baselines import Popularity
 from recommender.ml.data import Ratings
-from recommender.ml.evaluation import (
+from recommender.ml.evaluation import evaluate_rating, evaluate_topn
+from recommender.ml.metrics import (
     catalog_coverage,
-    evaluate_rating,
-    evaluate_topn,
     mae,
     ndcg_at_k,
     recall_at_k,
@@ -75,15 +76,46 @@ def _toy() -> tuple[Ratings, dict[int, np.ndarray]]:
     return train, {0: np.array([2]), 1: np.array([3])}
 
 
-def test_evaluate_topn_popularity_by_hand():
+class _Clock:
+    """Stands in for ``time.perf_counter`` in the harness: time passes only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _TimedPopularity(Popularity):
+    """Popularity whose fit takes 2 s and whose recommend takes 10 ms a row, on ``clock``."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def fit(self, user_items: sp.csr_matrix) -> _TimedPopularity:
+        self.clock.now += 2.0
+        return super().fit(user_items)
+
+    def recommend(self, user_items: sp.csr_matrix, n: int = 10, users=None):
+        self.clock.now += 0.010 * user_items.shape[0]
+        return super().recommend(user_items, n, users=users)
+
+
+def test_evaluate_topn_popularity_by_hand(monkeypatch):
     train, test = _toy()
+    clock = _Clock()
+    monkeypatch.setattr(evaluation, "time", SimpleNamespace(perf_counter=clock))
     # Completions: t0 3, t1 3, t2 2, t3 1, t4 0. u0 (seen t0, t1) gets [t2, t3],
     # u1 (seen t0, t2) gets [t1, t3]: hit at rank 1 for u0, rank 2 for u1.
-    out = evaluate_topn(Popularity(), train, test, ks=(1, 2))
+    out = evaluate_topn(_TimedPopularity(clock), train, test, ks=(1, 2))
     assert out["recall@1"] == pytest.approx(0.5)
     assert out["recall@2"] == pytest.approx(1.0)
     assert out["ndcg@2"] == pytest.approx((1 + 1 / LOG2_3) / 2)
-    assert out["n_users"] == 2 and out["ms_per_user"] >= 0
+    assert out["n_users"] == 2
+    # Only the time inside recommend() counts, per user, in milliseconds; fit is apart.
+    assert out["ms_per_user"] == pytest.approx(10.0)
+    assert out["fit_s"] == pytest.approx(2.0)
 
 
 def test_evaluate_topn_explicit_models_never_get_their_unscored_titles_back():

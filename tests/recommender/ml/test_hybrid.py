@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from recommender.ml.hybrid import (
     holdout_positives,
     split_signals,
 )
+from recommender.ml.preferences import DEFAULT_RULE, PreferenceRule
 from tests.recommender.ml.conftest import MINI
 
 SMALL = {
@@ -71,6 +74,19 @@ def test_split_signals_low_scores_are_dislikes_and_unscored_are_likes():
     assert disliked.indices.tolist() == [0, 1]
     assert watched.indices.tolist() == [0, 1, 2, 3, 4]
     assert x.nnz == 5  # the input is left as it was
+    # The rule decides: with dislikes up to 5, the 5 counts against too.
+    _, wider, _ = split_signals(x, PreferenceRule(like_min=8, dislike_max=5))
+    assert wider.indices.tolist() == [0, 1, 2]
+
+
+def test_the_rule_is_validated_and_vectorised():
+    rule = PreferenceRule(like_min=8, dislike_max=4)
+    scores = np.array([-1, 0, 1, 4, 5, 7, 8, 10])
+    assert rule.is_like(scores).tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+    assert rule.is_dislike(scores).tolist() == [0, 0, 1, 1, 0, 0, 0, 0]
+    assert rule.is_positive(scores).tolist() == [1, 0, 0, 0, 0, 0, 1, 1]
+    with pytest.raises(ValueError, match="dislike_max < like_min"):
+        PreferenceRule(like_min=5, dislike_max=5)
 
 
 def test_link_features_take_the_strongest_link_and_the_favourites_link():
@@ -128,10 +144,11 @@ def test_contributions_add_up_to_the_score(model, lists):
 def test_because_names_liked_titles_of_the_user(model, lists):
     rows = lists[:20]
     top = model.recommend_detailed(rows, n=10)
-    liked, _, _ = split_signals(rows)
     found = 0
     for r in range(20):
-        mine = set(liked.indices[liked.indptr[r] : liked.indptr[r + 1]].tolist())
+        # Only likes (>= 8) are named: a 7 or an unscored completion never is.
+        row = rows[r]
+        mine = set(row.indices[row.data >= DEFAULT_RULE.like_min].tolist())
         for because in top.because[r]:
             for title in because[because >= 0]:
                 assert int(title) in mine
@@ -180,6 +197,15 @@ def test_save_load_round_trip(tmp_path, model, lists):
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
     assert b.groups == a.groups and loaded.validation_ == model.validation_
+    # The rule it was trained with is saved with it; artifacts from before it are the
+    # defaults (the rule that was hard-coded then).
+    assert loaded.rule == model.rule == DEFAULT_RULE
+    meta_path = tmp_path / "hybrid" / "hybrid.json"
+    meta = json.loads(meta_path.read_text())
+    assert (meta["config"]["like_min"], meta["config"]["dislike_max"]) == (8, 4)
+    del meta["config"]["like_min"], meta["config"]["dislike_max"]
+    meta_path.write_text(json.dumps(meta))
+    assert HybridRanker.load(tmp_path / "hybrid").rule == DEFAULT_RULE
 
 
 def test_fit_rejects_bad_values():
@@ -221,3 +247,29 @@ def test_a_ranking_explains_the_picked_titles_as_the_detailed_call_does(model, l
     np.testing.assert_allclose(some.contributions[0], detailed.contributions[0, picked], atol=1e-5)
     np.testing.assert_array_equal(some.because[0], detailed.because[0, picked])
     assert some.base_value == pytest.approx(detailed.base_value)
+
+
+@pytest.mark.parametrize("left", [0, 3, 40])
+def test_a_list_of_nearly_every_title_gets_the_titles_left(model, lists, left):
+    """A 10,000-entry export leaves fewer unseen titles than the ranker's slots: it gets
+    those, best first, and the rest of the row says none (-1, -inf)."""
+    n_items = lists.shape[1]
+    rng = np.random.default_rng(0)
+    unlisted = np.sort(rng.choice(n_items, left, replace=False))
+    listed = np.setdiff1d(np.arange(n_items), unlisted)
+    row = sp.csr_matrix(
+        (np.full(len(listed), 8.0, np.float32), (np.zeros(len(listed), int), listed)),
+        shape=(1, n_items),
+    )
+    for exclude in (None, unlisted[:1]):
+        expected = set(unlisted.tolist()) - set(() if exclude is None else exclude.tolist())
+        idx, scores = model.recommend(row, n=n_items, exclude=exclude)
+        got = idx[0][idx[0] >= 0]
+        assert set(got.tolist()) == expected and len(got) == len(expected)
+        assert (idx[0][len(got) :] == -1).all() and np.isneginf(scores[0][len(got) :]).all()
+        assert (np.diff(scores[0][: len(got)]) <= 0).all()
+        ranking = model.rank(row, n=n_items, exclude=exclude)
+        np.testing.assert_array_equal(ranking.indices, idx)
+        detailed = model.recommend_detailed(row, n=n_items, exclude=exclude)
+        np.testing.assert_array_equal(detailed.indices, idx)
+        assert (detailed.because[0, len(got) :] == -1).all()

@@ -283,15 +283,31 @@ def test_recommend_batches_bound_links_and_do_not_change_results(monkeypatch, sp
     model = KNNBaseline().fit(split[0].matrix())
     rows = split[0].matrix()[:120]
     whole = model.recommend_detailed(rows, n=15)
-    monkeypatch.setattr(kb, "_LINK_BUDGET", 5_000)
+    # A row's cost: one link per stored neighbour list each of its rated titles is in.
+    links = np.diff(model.rev_indptr_)
+    cost = [int(links[rows[r].indices].sum()) for r in range(rows.shape[0])]
+    budget = 150_000
+    assert max(cost) < budget < sum(cost) // 5  # every row fits; the whole does not
+    assert rows.shape[0] < kb._RECOMMEND_BUDGET // model.n_items  # links bind, not rows
+    monkeypatch.setattr(kb, "_LINK_BUDGET", budget)
     batches = model._row_batches(sp.csr_matrix(rows, dtype=np.float64))
     assert len(batches) > 5
     assert batches[0][0] == 0 and batches[-1][1] == rows.shape[0]
     assert all(a[1] == b[0] for a, b in zip(batches, batches[1:], strict=False))
-    links = np.diff(model.rev_indptr_)
     for start, stop in batches:
-        cost = sum(int(links[rows[r].indices].sum()) for r in range(start, stop))
-        assert cost <= 5_000 or stop - start == 1
+        assert sum(cost[start:stop]) <= budget  # within the budget...
+        if stop < rows.shape[0]:  # ...and as full as it can be: the next row would not fit
+            assert sum(cost[start : stop + 1]) > budget
     small = model.recommend_detailed(rows, n=15)
     np.testing.assert_array_equal(small.indices, whole.indices)
     np.testing.assert_allclose(small.scores, whole.scores)
+    # A row that alone costs more than the budget is a batch of its own, still scored.
+    heavy = int(np.argmax(cost))
+    monkeypatch.setattr(kb, "_LINK_BUDGET", cost[heavy] - 1)
+    batches = model._row_batches(sp.csr_matrix(rows, dtype=np.float64))
+    assert (heavy, heavy + 1) in batches
+    assert all(
+        sum(cost[a:b]) <= cost[heavy] - 1 for a, b in batches if (a, b) != (heavy, heavy + 1)
+    )
+    tiny = model.recommend_detailed(rows, n=15)
+    np.testing.assert_array_equal(tiny.indices, whole.indices)

@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.db import transaction
 
 from catalog.franchises import franchise_index_invalidate
-from recommender import selectors as serving
+from recommender.engines import selectors as serving
+from recommender.engines.services import training_run_create, training_run_execute
 from recommender.ml.registry import ENGINES
-from recommender.personal_selectors import ENGINE_ORDER
-from recommender.services import training_run_create, training_run_execute
+from recommender.personal.selectors import ENGINE_ORDER
 from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
 # Small settings for every engine the registry may hold (the session trains each one).

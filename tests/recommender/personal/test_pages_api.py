@@ -9,11 +9,11 @@ import pytest
 from accounts.models import ListEntry
 from catalog.models import Anime
 from labeling.models import Label
-from recommender import selectors as serving
+from recommender.engines import selectors as serving
 from recommender.ml.registry import ENGINES
 from recommender.models import UserRecommendation
-from recommender.personal_selectors import ENGINE_ORDER
-from recommender.personal_services import user_recommendations_compute
+from recommender.personal.selectors import ENGINE_ORDER
+from recommender.personal.services import user_recommendations_compute
 
 from .conftest import BEBOP, DEATH_NOTE, DEFAULT, FMA_B
 
@@ -51,6 +51,23 @@ def card_ids(html: str) -> list[int]:
     return [int(m) for m in re.findall(r'data-mal-id="(\d+)"', html)]
 
 
+def card_predictions(html: str) -> dict[int, float | None]:
+    """Each card's title id: the score on its predicted-score line, or None without one."""
+    cards = re.split(r'<li class="card rec-card" data-mal-id="', html)[1:]
+    shown = {}
+    for card in cards:
+        mal_id = int(re.match(r"\d+", card).group())
+        line = re.search(r'<p class="rec-predicted"[^>]*>(.*?)</p>', card, flags=re.S)
+        if line is None:
+            shown[mal_id] = None
+            continue
+        text = re.sub(r"<[^>]+>", "", line.group(1))
+        number = re.fullmatch(r"(You’d rate it|Item KNN is less sure:) about (\d+\.\d)", text)
+        assert number, f"card {mal_id}: predicted-score line {text!r}"
+        shown[mal_id] = float(number.group(2))
+    return shown
+
+
 def stored(user, engine):
     return list(
         UserRecommendation.objects.filter(user=user, engine=engine, section="discover")
@@ -66,7 +83,17 @@ def test_page_shows_cards_with_reasons_scores_and_actions(fan_client, fan):
     ids = card_ids(html)
     assert ids == stored(fan, DEFAULT)[:24]  # the default engine, best first
     assert "Because you liked" in html
-    assert "Predicted score" not in html or "None" not in html
+    # Every card shows its own stored item-KNN estimate, to one decimal.
+    predicted = dict(
+        UserRecommendation.objects.filter(
+            user=fan, engine=DEFAULT, section="discover", anime_id__in=ids
+        ).values_list("anime_id", "predicted_score")
+    )
+    shown = card_predictions(html)
+    assert list(shown) == ids
+    for mal_id, score in shown.items():
+        assert score is not None and predicted[mal_id] is not None, f"card {mal_id}: no score"
+        assert score == pytest.approx(predicted[mal_id], abs=0.05 + 1e-9), mal_id
     assert "You’d rate it about" in html
     assert html.count('name="action" value="plan"') == 24
     assert html.count('name="action" value="not_interested"') == 24
@@ -315,7 +342,7 @@ def test_an_imported_mal_list_becomes_recommendations(
         response = client.post("/me/import/", {"kind": "xml", "file": upload})
     assert response.status_code == 302
     state = RecommendationRefresh.objects.get(user=charlie)
-    assert state.status == "done" and state.trigger == "import"
+    assert state.state == "done" and state.trigger == "import"
     body = api(client, limit=10)
     assert not body["cold_start"] and len(body["results"]) == 10
     assert not {BEBOP, FMA_B, DEATH_NOTE} & {r["mal_id"] for r in body["results"]}
@@ -330,7 +357,7 @@ def test_pending_refresh_is_polled_and_offered_without_a_reload(fan_client, fan)
     assert "data-refresh-pending" not in html  # nothing pending after the compute
 
     RecommendationRefresh.objects.update_or_create(
-        user=fan, defaults={"status": RecommendationRefresh.Status.QUEUED}
+        user=fan, defaults={"state": RecommendationRefresh.State.QUEUED}
     )
     html = fan_client.get(PAGE).content.decode()
     # The script polls the member's own API for the refresh's state.

@@ -10,23 +10,27 @@ from django.utils import timezone
 
 from accounts.models import ListEntry
 from accounts.services import list_entry_set
+from animender.runs import Claim
 from catalog.franchises import franchise_index
 from labeling.models import Label
-from recommender import personal_services
+from recommender.engines.services import training_run_create, training_run_execute
 from recommender.ml.registry import ENGINES
 from recommender.models import RecommendationRefresh, UserRecommendation
-from recommender.personal_services import (
+from recommender.personal import services as personal_services
+from recommender.personal.services import (
     recommendations_refresh_execute,
     recommendations_refresh_request,
     user_recommendations_compute,
 )
-from recommender.services import training_run_create, training_run_execute
-from recommender.tasks import refresh_user_recommendations_task
+from recommender.personal.tasks import (
+    reap_stale_refreshes_task,
+    refresh_user_recommendations_task,
+)
 
 from .conftest import BEBOP, CODE_GEASS, DEATH_NOTE, FAST, FMA_B, STEINS_GATE
 
 pytestmark = pytest.mark.django_db
-Status = RecommendationRefresh.Status
+State = RecommendationRefresh.State
 
 
 def rate(user, mal_id, score=None, status="completed", **extra):
@@ -129,7 +133,7 @@ def test_reasons_name_titles_the_member_liked_and_are_plain_words(fan):
     assert len(liked) >= 10
     # Only titles scored 7+ are "liked"; Death Note (3) never is.
     assert {t["mal_id"] for x in liked for t in x["titles"]} <= {BEBOP, FMA_B}
-    from recommender.reasons import reason_text
+    from recommender.personal.reasons import reason_text
 
     assert reason_text(liked[0]).startswith("Because you liked ")
     # The predicted score is the item-KNN estimate, on the 1-10 scale.
@@ -145,7 +149,7 @@ def test_a_list_change_refreshes_through_the_task(
     # Debounced: the second change found a refresh queued and queued nothing more.
     assert len(callbacks) == 1
     state = RecommendationRefresh.objects.get(user=alice)
-    assert state.status == Status.DONE and state.runs == 1 and state.trigger == "list"
+    assert state.state == State.DONE and state.runs == 1 and state.trigger == "list"
     assert set(state.engines) == set(ENGINES)
     before = stored(alice, "knn_baseline")
     assert before
@@ -161,43 +165,89 @@ def test_the_task_received_twice_runs_once(fan, django_capture_on_commit_callbac
     with django_capture_on_commit_callbacks() as callbacks:
         assert recommendations_refresh_request(user_id=fan.pk, trigger="list")
     assert len(callbacks) == 1
-    assert refresh_user_recommendations_task(fan.pk) == Status.DONE
+    assert refresh_user_recommendations_task(fan.pk) == State.DONE
     assert refresh_user_recommendations_task(fan.pk) == "not claimed"  # the redelivery
     assert RecommendationRefresh.objects.get(user=fan).runs == 1
 
 
-def test_a_request_while_running_runs_once_more_after_it(fan, django_capture_on_commit_callbacks):
-    started = timezone.now()
-    RecommendationRefresh.objects.create(
-        user=fan, status=Status.RUNNING, started_at=started, heartbeat_at=started
+def _running(user, *, at, attempts: int = 1) -> Claim:
+    """A refresh row claimed at ``at`` by a worker (attempt ``attempts``), and its claim."""
+    row = RecommendationRefresh.objects.create(
+        user=user, state=State.RUNNING, attempts=attempts, started_at=at, heartbeat_at=at
     )
+    return Claim(RecommendationRefresh, row.pk, at, attempts)
+
+
+def _silent(settings) -> dt.datetime:
+    limit = settings.RUN_STALE_AFTER_OVERRIDES.get("refresh", settings.RUN_STALE_AFTER_SECONDS)
+    return timezone.now() - dt.timedelta(seconds=limit + 5)
+
+
+def test_a_request_while_running_runs_once_more_after_it(fan, django_capture_on_commit_callbacks):
+    claim = _running(fan, at=timezone.now(), attempts=2)
     with django_capture_on_commit_callbacks() as callbacks:
         assert not recommendations_refresh_request(user_id=fan.pk, trigger="label")
         assert not recommendations_refresh_request(user_id=fan.pk, trigger="label")
     assert callbacks == []
     assert RecommendationRefresh.objects.get(user=fan).rerun
     with django_capture_on_commit_callbacks() as callbacks:
-        assert personal_services._finish(fan.pk, started, Status.DONE)
+        assert personal_services._finish(claim, State.DONE)
     assert len(callbacks) == 1
     state = RecommendationRefresh.objects.get(user=fan)
-    assert state.status == Status.QUEUED and not state.rerun
-    assert recommendations_refresh_execute(user_id=fan.pk) == Status.DONE
+    # The request that came in is a new one: its attempts count from zero.
+    assert state.state == State.QUEUED and not state.rerun and state.attempts == 0
+    assert recommendations_refresh_execute(user_id=fan.pk) == State.DONE
+    assert RecommendationRefresh.objects.get(user=fan).attempts == 1
 
 
-def test_a_stale_running_refresh_is_taken_over(fan, settings, django_capture_on_commit_callbacks):
-    long_ago = timezone.now() - dt.timedelta(
-        seconds=settings.RECOMMENDATIONS_REFRESH_STALE_SECONDS + 5
-    )
-    RecommendationRefresh.objects.create(
-        user=fan, status=Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago
-    )
+def test_a_silent_refresh_is_reaped_and_its_lost_worker_changes_nothing(
+    fan, settings, django_capture_on_commit_callbacks
+):
+    lost = _running(fan, at=_silent(settings))
     with django_capture_on_commit_callbacks(execute=True):
-        assert recommendations_refresh_request(user_id=fan.pk, trigger="list")
+        reaped = reap_stale_refreshes_task()
+    assert reaped["requeued"] == [lost.pk]
     state = RecommendationRefresh.objects.get(user=fan)
-    assert state.status == Status.DONE and state.runs == 1
-    # The lost worker, if it ever finishes, cannot close the new claim.
-    assert not personal_services._finish(fan.pk, long_ago, Status.FAILED)
-    assert RecommendationRefresh.objects.get(user=fan).status == Status.DONE
+    assert (state.state, state.attempts, state.runs) == (State.DONE, 2, 1)
+    # The lost worker, if it ever finishes, cannot close the newer claim.
+    assert not personal_services._finish(lost, State.FAILED, error="late")
+    state.refresh_from_db()
+    assert (state.state, state.error, state.runs) == (State.DONE, "", 1)
+
+
+def test_a_refresh_that_used_its_attempts_stays_failed_until_a_new_request(
+    fan, client, settings, django_capture_on_commit_callbacks
+):
+    client.force_login(fan)
+    cap = settings.RUN_MAX_ATTEMPTS
+    _running(fan, at=_silent(settings), attempts=cap)
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        reaped = reap_stale_refreshes_task()
+    assert reaped["failed"] and not reaped["requeued"] and sent == []
+    state = RecommendationRefresh.objects.get(user=fan)
+    assert state.state == State.FAILED and f"Attempt {cap} of {cap}: gave up" in state.error
+    shown = client.get("/api/me/recommendations/?limit=1").json()["refresh"]
+    assert (shown["status"], shown["attempts"], shown["max_attempts"]) == ("failed", cap, cap)
+    assert "gave up" in shown["error"]
+    page = client.get("/me/recommendations/").content.decode()
+    assert f"The last update failed after {cap} attempts" in page and "gave up" in page
+    # A new request starts over with fresh attempts.
+    with django_capture_on_commit_callbacks():
+        assert recommendations_refresh_request(user_id=fan.pk, trigger="list")
+    state.refresh_from_db()
+    assert (state.state, state.attempts, state.error) == (State.QUEUED, 0, "")
+
+
+def test_a_request_made_while_a_lost_refresh_ran_is_not_lost_with_it(
+    fan, settings, django_capture_on_commit_callbacks
+):
+    cap = settings.RUN_MAX_ATTEMPTS
+    _running(fan, at=_silent(settings), attempts=cap)
+    RecommendationRefresh.objects.filter(user=fan).update(rerun=True, trigger="label")
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_stale_refreshes_task()
+    state = RecommendationRefresh.objects.get(user=fan)
+    assert (state.state, state.attempts, state.runs) == (State.DONE, 1, 1)
 
 
 def test_a_retrain_refreshes_every_member(
@@ -212,9 +262,29 @@ def test_a_retrain_refreshes_every_member(
     run.refresh_from_db()
     for user in (fan, charlie):
         state = RecommendationRefresh.objects.get(user=user)
-        assert state.trigger == "retrain" and state.status == Status.DONE
+        assert state.trigger == "retrain" and state.state == State.DONE
         assert state.engines["knn_baseline"]["version"] == run.version
         assert stored(user, "knn_baseline")
+
+
+def test_a_batch_past_its_time_hands_the_rest_to_a_new_batch(
+    fan, charlie, settings, django_capture_on_commit_callbacks
+):
+    from recommender.personal.tasks import refresh_user_recommendations_batch_task
+
+    rate(charlie, STEINS_GATE, 8)
+    settings.RECOMMENDATIONS_REFRESH_BATCH_SECONDS = 0  # every batch is "late" after one
+    with django_capture_on_commit_callbacks() as sent:
+        assert personal_services.recommendations_refresh_all(trigger="retrain") == 2
+    assert len(sent) == 1  # both members in one batch (the default size is 50)
+    with django_capture_on_commit_callbacks() as handed_on:
+        assert refresh_user_recommendations_batch_task([fan.pk, charlie.pk]) == 1
+    assert RecommendationRefresh.objects.get(user=fan).state == State.DONE
+    assert RecommendationRefresh.objects.get(user=charlie).state == State.QUEUED
+    assert len(handed_on) == 1
+    handed_on[0]()  # the new batch (eager here) runs charlie's refresh
+    assert RecommendationRefresh.objects.get(user=charlie).state == State.DONE
+    assert refresh_user_recommendations_batch_task([fan.pk, charlie.pk]) == 0  # redelivered
 
 
 def test_hidden_adult_titles_are_never_stored(fan):
@@ -229,7 +299,7 @@ def test_hidden_adult_titles_are_never_stored(fan):
 
 
 def test_a_hybrids_contributions_decide_which_reasons_come_first():
-    from recommender.personal_services import ReasonSources, _card_reasons
+    from recommender.personal.services import ReasonSources, _card_reasons
 
     src = ReasonSources(
         taste={5: 0.9},
@@ -238,7 +308,7 @@ def test_a_hybrids_contributions_decide_which_reasons_come_first():
         titles={1: "Cowboy Bebop"},
     )
     args = dict(engine="hybrid", mal_id=5, liked_ids=[1], fallback=False, src=src)
-    first_taste = _card_reasons(components=["taste", "item_knn"], **args)
+    first_taste = _card_reasons(components=["taste", "knn_baseline"], **args)
     assert [r["kind"] for r in first_taste] == ["taste", "liked"]
     assert first_taste[0]["features"] == ["Mecha"]
     first_liked = _card_reasons(components=["ease", "watchlist_nn"], **args)
@@ -248,7 +318,7 @@ def test_a_hybrids_contributions_decide_which_reasons_come_first():
 
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_every_served_engines_cards_say_why_in_words(fan, engine):
-    from recommender.reasons import reasons_text
+    from recommender.personal.reasons import reasons_text
 
     user_recommendations_compute(user=fan)
     rows = list(UserRecommendation.objects.filter(user=fan, engine=engine).order_by("rank")[:30])

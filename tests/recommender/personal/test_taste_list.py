@@ -6,9 +6,9 @@ import pytest
 
 from catalog.models import Anime
 from labeling.models import Label, TasteTrainingRun
-from labeling.services import taste_training_request
+from labeling.taste.runs import taste_training_request
 from recommender.models import RecommendationRefresh, UserRecommendation
-from recommender.reasons import reason_text
+from recommender.personal.reasons import reason_text
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_a_taste_model_adds_its_list_match_and_taste_reasons(
     with django_capture_on_commit_callbacks(execute=True):
         taste_training_request(user=alice)
     run = TasteTrainingRun.objects.get(user=alice)
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     state = RecommendationRefresh.objects.get(user=alice)
     assert state.trigger == "taste" and "taste" in state.engines
 

@@ -1,6 +1,6 @@
 """The member's recommendations page and its one-click card actions.
 
-The page reads stored cards only (``personal_selectors``). An action (rate, plan to
+The page reads stored cards only (``recommender.personal.selectors``). An action (rate, plan to
 watch, not interested) is saved through the accounts list service, which asks for a
 background refresh; without JavaScript it is a form post that comes back to the page,
 with it (``static/js/recommendations.js``) a fetch that gets the card to put in its place.
@@ -19,12 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as list_services
 from accounts.models import ListEntry
-from accounts.selectors import adult_visible, list_entry_get
+from accounts.selectors import list_entry_get
 from catalog.models import Anime
-from catalog.selectors import anime_filter_options, anime_year_list, genre_list
-
-from . import personal_selectors as selectors
-from .personal_filters import RecommendationQueryInput
+from catalog.selectors import adult_visible, anime_filter_options, anime_year_list, genre_list
+from recommender.personal import selectors
+from recommender.personal.filters import RecommendationQueryInput
 
 PLAN_STRIP = 12
 COMPARE_PER_ENGINE = 8
@@ -73,7 +72,8 @@ def my_recommendations(request: HttpRequest) -> HttpResponse:
         )
         or any(form[k] for k in ("episodes_min", "episodes_max", "surprise")),
     }
-    if not tabs:
+    context["cold_start"] = selectors.recommendations_cold_start(tabs=tabs)
+    if context["cold_start"]:
         # Nothing stored yet: a new member, or a first refresh still on its way.
         context["popular"] = selectors.popular_start(user=user)
         return render(request, "recommender/my_recommendations.html", context)

@@ -1,7 +1,7 @@
 """Each member's stored recommendations: computed in the background, read by page and API.
 
-A refresh reads the member's list and labels (:func:`personal_selectors.personal_inputs`),
-ranks the catalog with every served engine and the member's taste model, makes each
+A refresh reads the member's list and labels (``selectors.personal_inputs``), ranks the
+catalog with every served engine and the member's taste model, makes each
 ranking franchise-aware (:func:`catalog.franchises.franchise_collapse`), writes the
 reasons as data, and replaces the member's :class:`UserRecommendation` rows in one
 transaction. List changes, labels, imports, taste-model runs and engine retrains ask for
@@ -15,26 +15,38 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ListEntry
+from animender.runs import Claim, RunKind, run_claim, run_update, runs_reap
+from animender.score_rules import preference_rule
 from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
+from catalog.selectors import anime_visible
 from labeling.models import Label
-
-from . import reasons as R
-from .ml import explain
-from .ml.registry import ENGINES
-from .models import RecommendationRefresh, UserRecommendation
-from .personal_selectors import (
+from recommender.engines.selectors import (
+    NoModelError,
+    RetrainPendingError,
+    all_scores,
+    list_row,
+    model_load,
+    model_unshown_rows,
+    signed_watch_scores,
+)
+from recommender.ml import explain
+from recommender.ml.hybrid import COMPONENT_EVIDENCE
+from recommender.ml.preferences import UNSCORED
+from recommender.ml.registry import ENGINES, score_predictor
+from recommender.models import RecommendationRefresh, UserRecommendation
+from recommender.personal import reasons as R
+from recommender.personal.selectors import (
     DISCOVER,
     ENGINE_TASTE,
     PLAN,
@@ -42,11 +54,10 @@ from .personal_selectors import (
     personal_inputs,
     taste_liked_features,
 )
-from .selectors import NoModelError, all_scores, list_row, model_load, signed_watch_scores
 
 log = logging.getLogger(__name__)
 
-Status = RecommendationRefresh.Status
+State = RecommendationRefresh.State
 # Taste-model P(like) above which a card also says "matches your taste for ...".
 TASTE_REASON_MIN = 0.6
 # Liked titles a watch-list model is asked about one by one when no item-KNN model can
@@ -56,7 +67,6 @@ PLAN_MAX = 300
 # A hybrid explains (SHAP) only the titles it returns: this many times the stored cards,
 # so franchises collapsing and excluded titles still leave enough.
 EXPLAINED_DEPTH = 4
-UNSCORED = -1.0
 SPARE_CARDS = 20
 
 
@@ -83,20 +93,23 @@ class EngineRanking:
 def _scored_row(n_items: int, index_of: dict, inputs: PersonalInputs) -> sp.csr_matrix:
     """The "scored" matrix kind: 1-10 where scored, -1 for watched without a score; an
     unscored drop counts as a dislike (as a dislike label does)."""
+    dislike = float(preference_rule().dislike_max)
     values = {index_of[m]: float(s) for m, s in inputs.scores.items() if m in index_of}
     for m in inputs.positives | inputs.negatives:
         if m in index_of and index_of[m] not in values:
-            values[index_of[m]] = (
-                UNSCORED if m in inputs.positives else float(settings.RECOMMENDER_DISLIKE_MAX_SCORE)
-            )
+            values[index_of[m]] = float(UNSCORED) if m in inputs.positives else dislike
     return list_row(n_items, list(values), list(values.values()))
 
 
-def _explained_scores(loaded, row: sp.csr_matrix, depth: int) -> tuple[np.ndarray, dict, dict]:
+def _explained_scores(
+    loaded, row: sp.csr_matrix, depth: int, exclude: np.ndarray
+) -> tuple[np.ndarray, dict, dict]:
     """A hybrid's top ``depth`` with, per pick, its strongest components and the member's
-    titles that point to it (``recommend_detailed``: contributions split by group)."""
+    titles that point to it (``recommend_detailed``: contributions split by group).
+    ``exclude``: item indices left out inside the ranking (titles the catalog does not
+    show), so they take none of the ``depth``."""
     n_items = len(loaded.item_ids)
-    top = loaded.model.recommend_detailed(row, n=min(depth, n_items))
+    top = loaded.model.recommend_detailed(row, n=min(depth, n_items), exclude=exclude)
     idx, sc = top.indices[0], top.scores[0]
     ok = (idx >= 0) & np.isfinite(sc)
     scores = np.full(n_items, np.nan)
@@ -114,10 +127,15 @@ def _explained_scores(loaded, row: sp.csr_matrix, depth: int) -> tuple[np.ndarra
 
 
 def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None:
+    """None when the engine has no version; raises when its version cannot rank this
+    member (the caller keeps the other engines' cards)."""
     try:
         loaded = model_load(engine=engine)
+    except RetrainPendingError:
+        raise  # trained, but its version cannot serve: the refresh names it
     except NoModelError:
         return None
+    unshown = model_unshown_rows(loaded, show_adult=inputs.show_adult)
     spec = ENGINES[engine]
     n_items, index_of = len(loaded.item_ids), loaded.index_of
     components, because = {}, {}
@@ -130,7 +148,7 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
         fallback = row.nnz == 0
         if hasattr(loaded.model, "contribution_groups"):
             depth = EXPLAINED_DEPTH * settings.RECOMMENDATIONS_STORED_PER_ENGINE
-            scores, components, because = _explained_scores(loaded, row, depth)
+            scores, components, because = _explained_scores(loaded, row, depth, unshown)
         else:
             scores = all_scores(loaded.model, row)
     else:
@@ -153,7 +171,7 @@ def _engine_ranking(engine: str, inputs: PersonalInputs) -> EngineRanking | None
 
 
 def _taste_ranking(user) -> EngineRanking | None:
-    from labeling.selectors import taste_scores_get
+    from labeling.taste.selectors import taste_scores_get
 
     stored = taste_scores_get(user=user)
     if stored is None:
@@ -203,7 +221,7 @@ def _reason_sources(
 ) -> ReasonSources:
     src = ReasonSources(taste_features=taste_features)
     liked = inputs.liked_weights
-    knn = rankings.get("knn_baseline")
+    knn = rankings.get(score_predictor())
     if knn is not None and hasattr(knn.model, "neighbours_"):
         src.neighbours, src.neighbour_index = knn.model.neighbours_, knn.index_of
         src.neighbour_ids = knn.item_ids
@@ -287,15 +305,16 @@ def _card_reasons(
     features = R.taste_features_of(src.title_features.get(mal_id, set()), src.taste_features)
     taste = {"kind": R.TASTE, "features": features}
     if components:
-        # A hybrid said which parts lifted the title: their kinds, in that order.
+        # A hybrid said which parts lifted the title: their kinds, in that order (the
+        # taste model joins a hybrid as a side scorer under its own name).
         kinds = []
         for name in components:
-            key = name.lower()
-            if "taste" in key:
+            evidence = "taste" if name == ENGINE_TASTE else COMPONENT_EVIDENCE.get(name)
+            if evidence == "taste":
                 kinds.append(taste)
-            elif any(k in key for k in ("knn", "ease", "item", "neighbour")):
+            elif evidence == "neighbours":
                 kinds.append(liked)
-            elif "pop" in key or "baseline" in key:
+            elif evidence == "popularity":
                 kinds.append({"kind": R.POPULAR})
             else:
                 kinds.append({"kind": R.COMMUNITY})
@@ -322,9 +341,14 @@ def _card_reasons(
 # -- one refresh ------------------------------------------------------------------------
 
 
+class RefreshFailed(RuntimeError):
+    """Every engine that could rank the member failed."""
+
+
 @dataclass
 class RefreshResult:
-    engines: dict = field(default_factory=dict)  # engine -> {"version", "discover", "plan"}
+    # engine -> {"version", "discover", "plan"}; an engine that failed -> {"error"}.
+    engines: dict = field(default_factory=dict)
     rows: int = 0
 
 
@@ -348,16 +372,31 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
     index = franchise_index(show_adult=inputs.show_adult)
     per_engine = settings.RECOMMENDATIONS_STORED_PER_ENGINE
     rankings: dict[str, EngineRanking] = {}
+    failed: dict[str, str] = {}
+
+    def attempt(name: str, rank) -> None:
+        # One engine failing (a broken artifact, a version that cannot serve this
+        # catalog) must not cost the member every other engine's cards.
+        try:
+            ranking = rank()
+        except Exception as exc:
+            log.error(
+                "%s failed in the refresh of member %s:\n%s", name, user.pk, traceback.format_exc()
+            )
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            return
+        if ranking is not None:
+            rankings[name] = ranking
+
     if not inputs.empty:
         for engine in ENGINES:
-            ranking = _engine_ranking(engine, inputs)
-            if ranking is not None:
-                rankings[engine] = ranking
+            attempt(engine, lambda engine=engine: _engine_ranking(engine, inputs))
             heartbeat()
-    taste = _taste_ranking(user)
-    if taste is not None:
-        rankings[ENGINE_TASTE] = taste
-    visible = Anime.objects.all() if inputs.show_adult else Anime.objects.filter(is_adult=False)
+    attempt(ENGINE_TASTE, lambda: _taste_ranking(user))
+    if failed and not rankings:
+        # Nothing to show instead: the refresh fails and the stored cards stay.
+        raise RefreshFailed("; ".join(f"{name}: {error}" for name, error in failed.items()))
+    visible = anime_visible(show_adult=inputs.show_adult)
     visible_ids = set(visible.values_list("mal_id", flat=True))
     cards_of = {}
     for name, r in rankings.items():
@@ -398,7 +437,9 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
                     reasons=_card_reasons(
                         engine=name,
                         mal_id=card.mal_id,
-                        liked_ids=_liked_ids(r, liked_of, ranked, card.mal_id),
+                        liked_ids=_liked_ids(
+                            r, liked_of, ranked, card.mal_id, inputs.liked_weights
+                        ),
                         components=r.components.get(r.index_of.get(ranked, -1)),
                         fallback=r.fallback,
                         src=src,
@@ -408,6 +449,7 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
         plan = _plan_rows(user, name, r, inputs, liked_of, src)
         rows += plan
         result.engines[name] = {"version": r.version, DISCOVER: len(cards), PLAN: len(plan)}
+    result.engines.update({name: {"error": error} for name, error in failed.items()})
     with transaction.atomic():
         UserRecommendation.objects.filter(user=user).delete()
         UserRecommendation.objects.bulk_create(rows, batch_size=1000)
@@ -415,10 +457,15 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
     return result
 
 
-def _liked_ids(r: EngineRanking, liked_of: dict, ranked: int, shown: int) -> list[int]:
+def _liked_ids(r: EngineRanking, liked_of: dict, ranked: int, shown: int, liked: dict) -> list[int]:
     """The member's titles behind a pick: the engine's own answer (a hybrid's), else the
-    item neighbours of what it ranked, else of what the card shows."""
-    return r.because.get(ranked) or liked_of.get(ranked) or liked_of.get(shown) or []
+    item neighbours of what it ranked, else of what the card shows. Only titles in
+    ``liked`` (what the member likes by the preference rule) are ever named."""
+    for found in (r.because.get(ranked), liked_of.get(ranked), liked_of.get(shown)):
+        named = [m for m in found or () if m in liked]
+        if named:
+            return named
+    return []
 
 
 def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[UserRecommendation]:
@@ -445,7 +492,7 @@ def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[User
             reasons=_card_reasons(
                 engine=name,
                 mal_id=m,
-                liked_ids=_liked_ids(r, liked_of, m, m),
+                liked_ids=_liked_ids(r, liked_of, m, m, inputs.liked_weights),
                 components=r.components.get(r.index_of.get(m, -1)),
                 fallback=r.fallback,
                 src=src,
@@ -459,7 +506,7 @@ def _plan_rows(user, name, r: EngineRanking, inputs, liked_of, src) -> list[User
 
 
 def _enqueue(user_id: int) -> None:
-    from .tasks import refresh_user_recommendations_task
+    from recommender.personal.tasks import refresh_user_recommendations_task
 
     delay = settings.RECOMMENDATIONS_REFRESH_DELAY_SECONDS
     transaction.on_commit(
@@ -472,84 +519,178 @@ def recommendations_refresh_request(*, user_id: int, trigger: str) -> bool:
 
     Debounced: while one is queued nothing more is queued (it reads the latest list when it
     starts); while one runs, it is told to run once more when it finishes. A running
-    refresh whose heartbeat stopped (its worker died) is taken over.
+    refresh whose worker died is the reaper's (``recommender.reap_stale_refreshes``).
     """
-    now = timezone.now()
-    RecommendationRefresh.objects.get_or_create(user_id=user_id)
-    stale = now - timedelta(seconds=settings.RECOMMENDATIONS_REFRESH_STALE_SECONDS)
-    queued = (
-        RecommendationRefresh.objects.filter(user_id=user_id)
-        .filter(
-            Q(status__in=[Status.IDLE, Status.DONE, Status.FAILED])
-            | Q(status=Status.RUNNING, heartbeat_at__lt=stale)
-        )
-        .update(status=Status.QUEUED, rerun=False, trigger=trigger[:20], requested_at=now)
-    )
-    if queued:
+    if _refresh_mark_queued(user_id=user_id, trigger=trigger):
         _enqueue(user_id)
         return True
-    RecommendationRefresh.objects.filter(user_id=user_id, status=Status.RUNNING).update(rerun=True)
     return False
 
 
+def _refresh_mark_queued(*, user_id: int, trigger: str) -> bool:
+    """The debounce of a request: True when the member's row went to queued (the caller
+    sends the message that runs it); otherwise a queued one exists or a running one is told
+    to run once more."""
+    RecommendationRefresh.objects.get_or_create(user_id=user_id)
+    queued = RecommendationRefresh.objects.filter(
+        user_id=user_id, state__in=[State.IDLE, State.DONE, State.FAILED]
+    ).update(**_new_request(trigger))
+    if queued:
+        return True
+    RecommendationRefresh.objects.filter(user_id=user_id, state=State.RUNNING).update(rerun=True)
+    return False
+
+
+def _new_request(trigger: str) -> dict:
+    """The fields of a row a new request queues: its attempts count afresh, the last error
+    goes, and it counts as queued from now (heartbeat_at cleared: the reaper resends a
+    queued row only when neither was stamped for a stale period)."""
+    return {
+        "state": State.QUEUED,
+        "rerun": False,
+        "trigger": trigger[:20],
+        "requested_at": timezone.now(),
+        "attempts": 0,
+        "error": "",
+        "heartbeat_at": None,
+    }
+
+
+def recommendations_refresh_after_publish(*, engine: str) -> None:
+    """A new version of ``engine`` ranks differently: every member's cards refresh (queued as
+    one task, which queues batches of the debounced per-member refreshes)."""
+    from recommender.personal.tasks import refresh_all_user_recommendations_task
+
+    refresh_all_user_recommendations_task.delay("retrain")
+
+
+def _enqueue_batch(user_ids: list[int]) -> None:
+    from recommender.personal.tasks import refresh_user_recommendations_batch_task
+
+    # No countdown: workers prefetch delayed (ETA) messages without limit, so one delayed
+    # message per member after a retrain would pile every member into worker memory.
+    transaction.on_commit(lambda: refresh_user_recommendations_batch_task.delay(user_ids))
+
+
 def recommendations_refresh_all(*, trigger: str) -> int:
-    """Ask for a refresh of every member with a list or labels (after an engine retrain).
+    """Ask for a refresh of every member with a list or labels (after an engine retrain),
+    sent as one batch task per RECOMMENDATIONS_REFRESH_BATCH_SIZE members. The debounce is
+    each member's: one already queued (a list edit) or running is not put in a batch.
     Returns how many were queued."""
-    user_ids = set(ListEntry.objects.values_list("user_id", flat=True).distinct()) | set(
-        Label.objects.values_list("user_id", flat=True).distinct()
+    user_ids = sorted(
+        set(ListEntry.objects.values_list("user_id", flat=True).distinct())
+        | set(Label.objects.values_list("user_id", flat=True).distinct())
     )
-    return sum(recommendations_refresh_request(user_id=u, trigger=trigger) for u in user_ids)
+    size = max(1, settings.RECOMMENDATIONS_REFRESH_BATCH_SIZE)
+    queued = 0
+    for i in range(0, len(user_ids), size):
+        batch = [
+            u for u in user_ids[i : i + size] if _refresh_mark_queued(user_id=u, trigger=trigger)
+        ]
+        if batch:
+            _enqueue_batch(batch)
+            queued += len(batch)
+    return queued
 
 
-def _finish(user_id: int, started, status: str, **fields) -> bool:
-    """Close the claimed run; when a request came in meanwhile, queue the next one.
-    Returns True when it queued one. ``started`` identifies this claim."""
-    mine = RecommendationRefresh.objects.filter(
-        user_id=user_id, status=Status.RUNNING, started_at=started
-    )
+def recommendations_refresh_batch_execute(*, user_ids: list[int]) -> int:
+    """The batch task's work: each member's queued refresh in turn (a member claimed
+    elsewhere meanwhile is skipped by the claim). Past RECOMMENDATIONS_REFRESH_BATCH_SECONDS
+    the rest go to a new batch, so a slow batch never meets its time limit with members
+    left queued and no message to run them. Returns how many refreshes ran here."""
+    deadline = time.monotonic() + settings.RECOMMENDATIONS_REFRESH_BATCH_SECONDS
+    ran = 0
+    for n, user_id in enumerate(user_ids):
+        if n and time.monotonic() > deadline:
+            _enqueue_batch(list(user_ids[n:]))
+            break
+        if recommendations_refresh_execute(user_id=user_id) != "not claimed":
+            ran += 1
+    return ran
+
+
+def _finish(claim: Claim, state: str, **fields) -> bool:
+    """Close the claimed refresh; when a request came in meanwhile, queue the next one.
+    Returns True when it queued one. Writes only while ``claim`` owns the row: a refresh
+    the reaper took back (queued again, or failed) leaves the newer state alone."""
+    mine = claim.owned()
     now = timezone.now()
-    if mine.filter(rerun=False).update(status=status, finished_at=now, **fields):
+    if mine.filter(rerun=False).update(state=state, finished_at=now, **fields):
         return False
-    if mine.update(status=Status.QUEUED, rerun=False, requested_at=now, finished_at=now, **fields):
+    user_id = mine.values_list("user_id", flat=True).first()
+    trigger = mine.values_list("trigger", flat=True).first() or ""
+    # The run's own fields win: a failed run's error stays readable while the next one waits.
+    if user_id is not None and mine.update(
+        **{**_new_request(trigger), "finished_at": now, **fields}
+    ):
         _enqueue(user_id)
         return True
-    return False  # taken over as stale meanwhile: the new claim owns the row
+    log.warning("refresh of %s: reaped while it ran; its result is dropped", claim.pk)
+    return False  # reaped meanwhile: the reaper (or a newer claim) owns the row
+
+
+def _send(pk: int) -> None:
+    from recommender.personal.tasks import refresh_user_recommendations_task
+
+    user_id = RecommendationRefresh.objects.filter(pk=pk).values_list("user_id", flat=True).first()
+    if user_id is not None:
+        refresh_user_recommendations_task.delay(user_id)
+
+
+def _after_failed(row: RecommendationRefresh) -> None:
+    # A request came in while the lost refresh ran: it deserves its own attempts.
+    if row.rerun:
+        recommendations_refresh_request(user_id=row.user_id, trigger=row.trigger or "rerun")
+
+
+REFRESHES = RunKind(
+    name="refresh",
+    model=RecommendationRefresh,
+    send=_send,
+    queued_since="requested_at",
+    on_failed=_after_failed,
+)
+
+
+def recommendations_refresh_reap() -> dict[str, list[int]]:
+    """One reaper pass (beat): refreshes whose worker died are queued again, or failed
+    after RUN_MAX_ATTEMPTS; queued ones whose message was lost are sent again. Returns the
+    primary keys of the rows acted on."""
+    return asdict(runs_reap(REFRESHES))
 
 
 def recommendations_refresh_execute(*, user_id: int) -> str:
     """The task's work: claim the member's queued refresh, compute, store, close.
 
-    Returns the final status, or "not claimed" when nothing was queued (a redelivered or
+    Returns the final state, or "not claimed" when nothing was queued (a redelivered or
     duplicate message, or a member deleted since).
     """
     from django.contrib.auth import get_user_model
 
-    started = timezone.now()
-    claimed = RecommendationRefresh.objects.filter(user_id=user_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, rerun=False, started_at=started, heartbeat_at=started, error=""
-    )
+    pk = RecommendationRefresh.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
+    claim = run_claim(RecommendationRefresh, pk, rerun=False) if pk is not None else None
     user = get_user_model().objects.filter(pk=user_id).first()
-    if not claimed or user is None:
+    if claim is None or user is None:
         return "not claimed"
 
     def heartbeat() -> None:
-        RecommendationRefresh.objects.filter(
-            user_id=user_id, status=Status.RUNNING, started_at=started
-        ).update(heartbeat_at=timezone.now())
+        run_update(claim, heartbeat_at=timezone.now())
 
     clock = time.perf_counter()
     try:
         result = user_recommendations_compute(user=user, heartbeat=heartbeat)
     except Exception as exc:
         log.error("recommendation refresh of %s failed:\n%s", user_id, traceback.format_exc())
-        _finish(user_id, started, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
-        return Status.FAILED
+        _finish(claim, State.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return State.FAILED
+    # Done, with the cards of the engines that worked; the row names any that failed.
+    failures = [f"{name}: {e['error']}" for name, e in result.engines.items() if "error" in e]
     _finish(
-        user_id,
-        started,
-        Status.DONE,
+        claim,
+        State.DONE,
         engines=result.engines,
+        error="; ".join(failures),
         seconds=round(time.perf_counter() - clock, 3),
         runs=F("runs") + 1,
     )
-    return Status.DONE
+    return State.DONE

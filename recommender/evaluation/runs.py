@@ -12,22 +12,21 @@ import logging
 import math
 import tempfile
 import traceback
-from datetime import timedelta
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .ml.evaluation import engines as evaluation_engines
-from .ml.report import evaluate_and_report
-from .models import EvaluationRun
-from .services import interactions_frame
+from animender import runs
+from recommender.engines.services import interactions_frame
+from recommender.ml.evaluation import engines as evaluation_engines
+from recommender.ml.registry import ENGINES
+from recommender.ml.report import evaluate_and_report
+from recommender.models import EvaluationRun
 
 log = logging.getLogger(__name__)
 
 COMMUNITY_DATA = "community ratings in the database"
-# Longer than evaluate_engines_task's hard time limit plus a long queue wait.
-STALE_AFTER = timedelta(hours=6)
 
 
 class EvaluationBusyError(RuntimeError):
@@ -56,23 +55,38 @@ def _split(results: dict) -> tuple[dict, dict]:
     return {k: v for k, v in results.items() if k != "meta"}, meta
 
 
+def _evaluation_run_send(run_id: int) -> None:
+    from recommender.evaluation.tasks import evaluate_engines_task
+
+    evaluate_engines_task.delay(run_id)
+
+
+def _evaluation_run_release(run: EvaluationRun) -> None:
+    # The reaper failed it for good: free the one-evaluation slot it still holds.
+    EvaluationRun.objects.filter(pk=run.pk, state=EvaluationRun.State.FAILED).update(active=None)
+
+
+EVALUATION_RUNS = runs.RunKind(
+    name="evaluation",
+    model=EvaluationRun,
+    send=_evaluation_run_send,
+    on_failed=_evaluation_run_release,
+)
+
+
+def evaluation_runs_reap_stale() -> runs.Reaped:
+    """One reaper pass: an evaluation whose worker died is queued again until
+    ``RUN_MAX_ATTEMPTS``, then stays failed (and stops blocking the next one)."""
+    return runs.runs_reap(EVALUATION_RUNS)
+
+
 def evaluation_run_enqueue(
     *, requested_by=None, quick: bool = False, engines: list[str] | None = None, trigger="manual"
 ) -> EvaluationRun:
     """Queue an evaluation of the community data, started after commit on a worker."""
-    from .tasks import evaluate_engines_task
-
     unknown = set(engines or []) - set(evaluation_engines())
     if unknown:
         raise ValueError(f"unknown engines: {', '.join(sorted(unknown))}")
-    # A run still "active" long after the task's hard limit belongs to a worker that died;
-    # without this it would block every later evaluation.
-    EvaluationRun.objects.filter(active=True, created_at__lt=timezone.now() - STALE_AFTER).update(
-        state=EvaluationRun.State.FAILED,
-        active=None,
-        finished_at=timezone.now(),
-        error="Abandoned: still active long after the task time limit (worker died?).",
-    )
     try:
         with transaction.atomic():
             run = EvaluationRun.objects.create(
@@ -84,67 +98,75 @@ def evaluation_run_enqueue(
             )
     except IntegrityError:
         raise EvaluationBusyError("an evaluation is already queued or running") from None
-    transaction.on_commit(lambda: evaluate_engines_task.delay(run.pk))
+    transaction.on_commit(lambda: _evaluation_run_send(run.pk))
     return run
 
 
-def _progress_writer(run_id: int):
+def _progress_writer(claim: runs.Claim):
     def write(done: int, total: int, step: str) -> None:
-        EvaluationRun.objects.filter(pk=run_id).update(
-            steps_done=done, steps_total=total, current_step=step[:100]
-        )
+        runs.run_update(claim, steps_done=done, steps_total=total, current_step=step[:100])
 
     return write
 
 
 def evaluation_run_execute(*, run_id: int) -> EvaluationRun | None:
-    """Run a queued evaluation; safe to receive twice (only the first claim runs)."""
-    claimed = EvaluationRun.objects.filter(pk=run_id, state=EvaluationRun.State.QUEUED).update(
-        state=EvaluationRun.State.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
+    """Run a queued evaluation; safe to receive twice (only the first claim runs).
+
+    Every write after the claim is conditional on still owning it: a worker that was only
+    slow, whose row the reaper has since requeued or failed, changes nothing.
+    """
+    claim = runs.run_claim(EvaluationRun, run_id)
+    if claim is None:
         return EvaluationRun.objects.filter(pk=run_id).first()
     run = EvaluationRun.objects.get(pk=run_id)
     try:
-        frame = interactions_frame()
-        if frame.empty:
-            raise NoEvaluationDataError(
-                "no community ratings to evaluate on: run manage.py import_ratings first"
-            )
-        with tempfile.TemporaryDirectory(prefix="animender-eval-") as tmp:
-            # The harness reads files in fresh worker processes: export the rows once.
-            frame.to_csv(Path(tmp) / "ratings.csv", index=False)
-            with open(Path(tmp) / "table.txt", "w") as out:
-                results = evaluate_and_report(
-                    Path(tmp),
-                    None,
-                    quick=run.quick,
-                    only=run.engines or None,
-                    out=out,
-                    log=out,
-                    progress=_progress_writer(run.pk),
-                )
+        with runs.Heartbeat(claim):
+            results = _evaluate(run, claim)
     except Exception as exc:
         log.error("evaluation run %s failed:\n%s", run.pk, traceback.format_exc())
-        EvaluationRun.objects.filter(pk=run.pk).update(
+        if not runs.run_finish(
+            claim,
             state=EvaluationRun.State.FAILED,
             active=None,
             error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
+        ):
+            log.warning("evaluation run %s failed after it was reaped: %s", run.pk, exc)
         run.refresh_from_db()
         return run
     metrics, meta = _split(_clean(results))
     meta.pop("data_dir", None)  # a temporary folder, meaningless afterwards
-    EvaluationRun.objects.filter(pk=run.pk).update(
+    if not runs.run_finish(
+        claim,
         state=EvaluationRun.State.DONE,
         active=None,
         results=metrics,
         meta=meta,
-        finished_at=timezone.now(),
-    )
+        error="",
+    ):
+        log.warning("evaluation run %s finished after it was reaped: results dropped", run.pk)
     run.refresh_from_db()
     return run
+
+
+def _evaluate(run: EvaluationRun, claim: runs.Claim) -> dict:
+    frame = interactions_frame()
+    if frame.empty:
+        raise NoEvaluationDataError(
+            "no community ratings to evaluate on: run manage.py import_ratings first"
+        )
+    with tempfile.TemporaryDirectory(prefix="animender-eval-") as tmp:
+        # The harness reads files in fresh worker processes: export the rows once.
+        frame.to_csv(Path(tmp) / "ratings.csv", index=False)
+        with open(Path(tmp) / "table.txt", "w") as out:
+            return evaluate_and_report(
+                Path(tmp),
+                None,
+                quick=run.quick,
+                only=run.engines or None,
+                out=out,
+                log=out,
+                progress=_progress_writer(claim),
+            )
 
 
 def evaluation_run_record(
@@ -180,8 +202,8 @@ ENGINE_DESCRIPTIONS = {
     "surprise_baselineonly": "User and title biases only (Surprise; baseline).",
     "surprise_svd": "Funk SVD on scores (Surprise; baseline).",
     "surprise_knnbaseline": "Surprise's KNNBaseline, the reference for our item KNN.",
-    "knn_baseline": "Item KNN with baseline on community scores (served).",
-    "watchlist_nn": "Neural watch-list model over every title (served).",
+    # Served engines describe themselves in the registry.
+    **{name: spec.description for name, spec in ENGINES.items() if spec.description},
     "watchlist_nn_wide": "The watch-list network plus a full item-item path.",
 }
 # (key, label, format, higher is better) of the table's columns.

@@ -2,7 +2,7 @@
 
 ``recommender.ml`` holds the models (no Django); this module builds their input from the
 database, records each :class:`TrainingRun` and publishes versioned artifacts. Serving
-(top-N for any list) is a read and lives in :mod:`recommender.selectors`.
+(top-N for any list) is a read and lives in :mod:`recommender.engines.selectors`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +22,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from animender import runs
-
-from .ml import artifacts, fit_process
-from .ml.data import Ratings, ratings_from_frame
-from .models import TrainingRun
+from animender import hooks, runs
+from animender.hooks import hook_fire
+from animender.score_rules import preference_rule
 
 # Serving moved to selectors; its names stay importable from here for existing callers.
-from .selectors import (  # noqa: F401
+from recommender.engines.selectors import (  # noqa: F401
     NoModelError,
     UnknownEngineError,
     engine_spec,
     model_load,
     recommendations_for_entries,
 )
-from .training_data import community_interactions_arrays
+from recommender.engines.training_data import community_interactions_arrays
+from recommender.ml import artifacts, fit_process
+from recommender.ml.data import Ratings, ratings_from_frame
+from recommender.models import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def training_run_enqueue(
     Raises :class:`animender.runs.RunAlreadyActive` while another run of ``engine`` is
     queued or running.
     """
-    from .tasks import train_engine_task
+    from recommender.engines.tasks import train_engine_task
 
     run = training_run_create(
         engine=engine, requested_by=requested_by, trigger=trigger, params=params
@@ -123,17 +123,20 @@ def training_run_enqueue(
 def training_run_execute(*, run_id: int) -> TrainingRun:
     """Fit the run's engine on the current data and publish it as the serving version.
 
-    Safe to call twice for one run (a redelivered message): only the caller that claims
-    the queued row trains; any other returns the row as it is.
+    Safe to call twice for one run (a redelivered message, a resend by the reaper): only
+    the caller that claims the queued row trains; any other returns the row as it is. A
+    worker that was only slow, whose row the reaper has since requeued or failed, writes
+    nothing when it finishes.
     """
-    if not runs.run_claim(TrainingRun, run_id, error=""):
+    claim = runs.run_claim(TrainingRun, run_id)
+    if claim is None:
         run = TrainingRun.objects.get(pk=run_id)
         log.info("training run %s is %s, not queued: another delivery has it", run_id, run.state)
         return run
     run = TrainingRun.objects.get(pk=run_id)
     spec = engine_spec(run.engine)
     try:
-        with runs.Heartbeat(TrainingRun, run.pk):
+        with runs.Heartbeat(claim):
             version, metrics = _train_and_publish(run, spec)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -141,17 +144,18 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
             exc, fit_process.FitOutOfMemory
         ):
             error = f"Out of memory while training in the worker: {error}"
-        runs.run_finish(TrainingRun, run.pk, state=TrainingRun.State.FAILED, error=error)
+        if not runs.run_finish(claim, state=TrainingRun.State.FAILED, error=error):
+            log.warning("training run %s failed after it was reaped: %s", run.pk, error)
         log.error("training run %s failed:\n%s", run.pk, traceback.format_exc())
     else:
         if not runs.run_finish(
-            TrainingRun, run.pk, state=TrainingRun.State.DONE, version=version, metrics=metrics
+            claim, state=TrainingRun.State.DONE, version=version, metrics=metrics, error=""
         ):
+            # The files are published (serving picks the newest version), but the row is
+            # the reaper's now (requeued or failed): it is not rewritten.
             log.warning("training run %s finished after it was reaped; %s serves", run.pk, version)
         # A new version ranks differently: every member's stored recommendations refresh.
-        from .tasks import refresh_all_user_recommendations_task
-
-        transaction.on_commit(lambda: refresh_all_user_recommendations_task.delay("retrain"))
+        transaction.on_commit(lambda: hook_fire(hooks.ENGINE_PUBLISHED, engine=run.engine))
     run.refresh_from_db()
     return run
 
@@ -166,6 +170,8 @@ def _train_and_publish(run: TrainingRun, spec) -> tuple[str, dict]:
     del frame  # the fit's peak is what matters at 45M rows: keep one copy of the data
     params = {
         **spec.defaults,
+        # The like / dislike rule it learns by: recorded in the version's params.
+        **(preference_rule().as_params() if spec.reads_preferences else {}),
         **settings.RECOMMENDER_ENGINE_PARAMS.get(run.engine, {}),
         **run.params,
     }
@@ -222,27 +228,17 @@ def _move_into(source: Path, directory: Path) -> None:
         path.rename(directory / path.name)
 
 
-def training_runs_reap_stale() -> list[TrainingRun]:
-    """Fail runs whose worker died (stale heartbeat) and queue a fresh run for each engine.
+def _training_run_send(run_id: int) -> None:
+    from recommender.engines.tasks import train_engine_task
 
-    Queued runs whose message never arrived (a broker flushed, say) are failed after
-    ``RUN_QUEUED_TIMEOUT_SECONDS`` so they stop holding their engine's slot.
-    """
-    replacements = []
+    train_engine_task.delay(run_id)
 
-    def requeue(dead: TrainingRun) -> None:
-        try:
-            replacements.append(
-                training_run_enqueue(engine=dead.engine, trigger="reaper", params=dead.params)
-            )
-        except runs.RunAlreadyActive as exc:
-            log.info("not requeueing %s: %s", dead.engine, exc)
 
-    reaped = runs.runs_reap_stale(TrainingRun.objects.all(), on_reaped=requeue)
-    cutoff = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_TIMEOUT_SECONDS)
-    TrainingRun.objects.filter(state=TrainingRun.State.QUEUED, created_at__lt=cutoff).update(
-        state=TrainingRun.State.FAILED,
-        finished_at=timezone.now(),
-        error="Never started: its task message did not reach a worker.",
-    )
-    return reaped
+TRAINING_RUNS = runs.RunKind(name="training", model=TrainingRun, send=_training_run_send)
+
+
+def training_runs_reap_stale() -> runs.Reaped:
+    """One reaper pass: a run whose worker died is queued again (same row, its attempt
+    counted) until ``RUN_MAX_ATTEMPTS``, then stays failed; a queued run whose message was
+    lost is sent again."""
+    return runs.runs_reap(TRAINING_RUNS)

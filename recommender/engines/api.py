@@ -19,26 +19,30 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from catalog.selectors import anime_get
-
-from .ml.registry import DEFAULT_ENGINE, engine_choices
-from .models import TrainingRun
-from .selectors import (
+from animender.api_runs import RunAttemptsOutput
+from catalog.selectors import adult_visible, anime_get
+from recommender.engines.selectors import (
     NoModelError,
+    RetrainPendingError,
     engine_status_list,
     recommendations_for_entries,
     training_run_get,
     training_run_list,
 )
-from .services import training_run_enqueue
-from .similar import similar_titles_get
+from recommender.engines.services import TRAINING_RUNS, training_run_enqueue
+from recommender.engines.similar import similar_titles_get
+from recommender.ml.registry import DEFAULT_ENGINE, engine_choices
+from recommender.models import TrainingRun
 
 # A MAL list rarely passes 2,000 titles; the cap bounds the work one request can ask for.
 MAX_ENTRIES = 2000
 
 
 @extend_schema_serializer(component_name="TrainingRun")
-class TrainingRunOutput(serializers.ModelSerializer):
+class TrainingRunOutput(RunAttemptsOutput, serializers.ModelSerializer):
+    # The cap a run whose worker keeps dying is failed at (RUN_MAX_ATTEMPTS, per kind).
+    run_kind = TRAINING_RUNS
+
     class Meta:
         model = TrainingRun
         fields = [
@@ -48,6 +52,8 @@ class TrainingRunOutput(serializers.ModelSerializer):
             "trigger",
             "version",
             "metrics",
+            "attempts",
+            "max_attempts",
             "error",
             "created_at",
             "started_at",
@@ -219,7 +225,10 @@ class RecommendationCreateApi(APIView):
             200: OutputSerializer,
             400: OpenApiResponse(description="Invalid entries; the body names them."),
             429: OpenApiResponse(description="Too many requests from this address."),
-            503: OpenApiResponse(description="The engine has not been trained yet."),
+            503: OpenApiResponse(
+                description="The engine has not been trained yet, or its version cannot "
+                'serve the current catalog: {"detail": ..., "code": "retrain_pending"}.'
+            ),
         },
         summary="Recommend titles for a watched list",
     )
@@ -231,6 +240,11 @@ class RecommendationCreateApi(APIView):
                 engine=data.validated_data["engine"],
                 entries=data.validated_data["entries"],
                 n=data.validated_data["n"],
+            )
+        except RetrainPendingError as exc:
+            return Response(
+                {"detail": str(exc), "code": "retrain_pending"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         except NoModelError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -364,7 +378,7 @@ class AnimeSimilarListApi(APIView):
     def get(self, request, mal_id: int):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        show_adult = settings.SHOW_ADULT_CONTENT
+        show_adult = adult_visible(user=request.user)
         anime = anime_get(mal_id=mal_id, show_adult=show_adult)
         if anime is None:
             raise NotFound("No anime with this id.")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from catalog.filters import AnimeSearchInputSerializer
-
-from .models import UserRecommendation
-from .personal_selectors import RecommendationFilters, personal_engine_names
+from recommender.models import UserRecommendation
+from recommender.personal.selectors import RecommendationFilters, personal_engine_names
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 24

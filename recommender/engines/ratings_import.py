@@ -23,8 +23,7 @@ import pandas as pd
 from django.db import connection, transaction
 
 from catalog.models import Anime
-
-from .models import CommunityRating
+from recommender.models import CommunityRating
 
 COLUMNS = ["user_id", "anime_id", "rating"]
 CHUNK_ROWS = 1_000_000

@@ -13,24 +13,22 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import ListEntry
-from accounts.selectors import adult_visible
+from animender.score_rules import preference_rule
 from catalog.filters import AnimeSearchParams
 from catalog.models import Anime
-from catalog.selectors import anime_search
+from catalog.selectors import adult_visible, anime_search
 from labeling.models import Label
-
-from .ml.registry import ENGINES, engine_choices
-from .models import RecommendationRefresh, UserRecommendation
+from recommender.ml.preferences import PreferenceRule
+from recommender.ml.registry import ENGINES, engines_in_page_order
+from recommender.models import RecommendationRefresh, UserRecommendation
 
 # The member's own taste model (labeling) ranks the catalog too: one more list to show.
 ENGINE_TASTE = "taste"
-ENGINE_HYBRID = "hybrid"
-# The page's default is the first of these with stored cards: the hybrid once it is
-# served, then the engines by how well they rank offline (README figures).
-ENGINE_ORDER = (ENGINE_HYBRID, "watchlist_nn", "knn_baseline", ENGINE_TASTE)
+# The page's default is the first of these with stored cards: the registry's page order
+# (the hybrid, then the engines by how well they rank offline), the taste model last.
+ENGINE_ORDER = (*engines_in_page_order(), ENGINE_TASTE)
 ENGINE_LABELS = {
-    **dict(engine_choices()),
-    ENGINE_HYBRID: "Hybrid",
+    **{name: spec.tab_label or spec.label or name for name, spec in ENGINES.items()},
     ENGINE_TASTE: "Your taste model",
 }
 COMPARE = "compare"
@@ -42,8 +40,7 @@ SEEN = (ListEntry.Status.COMPLETED, ListEntry.Status.WATCHING, ListEntry.Status.
 
 def personal_engine_names() -> list[str]:
     """Every name a stored list can have, in display order (one registry: ENGINES)."""
-    names = [e for e in ENGINE_ORDER if e in ENGINES or e == ENGINE_TASTE]
-    return names + [e for e in ENGINES if e not in names]
+    return list(ENGINE_ORDER)
 
 
 def engine_label(name: str) -> str:
@@ -57,12 +54,13 @@ def engine_label(name: str) -> str:
 class PersonalInputs:
     """What one member's list and labels say, as the engines read it.
 
-    ``scores``: mal_id -> 1-10 (list scores; a like label counts as
-    ``TASTE_LIST_LIKE_MIN``, a dislike as ``RECOMMENDER_DISLIKE_MAX_SCORE``, so a label
-    means what the same score on the list means). ``positives``: watched or liked titles,
-    scored or not, for watch-list engines; ``negatives``: low scores, dislikes and
-    unscored drops, which count against their neighbours. ``liked_weights``: titles a
-    reason may name, with how much they were liked. ``seen``: where franchises continue
+    ``scores``: mal_id -> 1-10 (list scores; a like label counts as the rule's
+    ``like_min``, a dislike as its ``dislike_max``, so a label means what the same score on
+    the list means: :func:`animender.score_rules.preference_rule`). ``positives``: watched
+    titles not disliked, scored or not, for watch-list engines; ``negatives``: dislikes
+    (low scores, labels) and unscored drops, which count against their neighbours.
+    ``liked_weights``: the titles the member *likes* by the rule (the only ones a reason
+    names), with how much they were liked. ``seen``: where franchises continue
     from. ``excluded``: never a discovery (listed in any way, labeled, not interested).
     """
 
@@ -81,8 +79,8 @@ class PersonalInputs:
 
 
 def personal_inputs(*, user) -> PersonalInputs:
-    like_score = settings.TASTE_LIST_LIKE_MIN
-    dislike_max = settings.RECOMMENDER_DISLIKE_MAX_SCORE
+    rule = preference_rule()
+    like_score, dislike_max = rule.like_min, rule.dislike_max
     out = PersonalInputs(show_adult=adult_visible(user=user))
     entries = ListEntry.objects.filter(user=user).values_list(
         "anime_id", "status", "score", "not_interested"
@@ -98,17 +96,17 @@ def personal_inputs(*, user) -> PersonalInputs:
             out.seen.add(mal_id)
         if score is not None:
             out.scores[mal_id] = score
-            if score <= dislike_max:
+            if rule.is_dislike(score):
                 out.negatives.add(mal_id)
             else:
                 out.positives.add(mal_id)
-            if score >= 7:
-                out.liked_weights[mal_id] = float(score - 6)
+            if rule.is_like(score):
+                out.liked_weights[mal_id] = _like_weight(score, rule)
         elif status == ListEntry.Status.DROPPED:
             out.negatives.add(mal_id)
         elif status in SEEN:
+            # Watched without a score: a positive for the engines, not a like to name.
             out.positives.add(mal_id)
-            out.liked_weights[mal_id] = 0.5
     labels = Label.objects.filter(user=user).values_list("anime_id", "answer")
     for mal_id, answer in labels:
         out.excluded.add(mal_id)
@@ -117,7 +115,7 @@ def personal_inputs(*, user) -> PersonalInputs:
         if answer == Label.Answer.LIKE:
             out.scores[mal_id] = like_score
             out.positives.add(mal_id)
-            out.liked_weights[mal_id] = float(like_score - 6)
+            out.liked_weights[mal_id] = _like_weight(like_score, rule)
         elif answer == Label.Answer.DISLIKE:
             out.scores[mal_id] = dislike_max
             out.negatives.add(mal_id)
@@ -125,10 +123,15 @@ def personal_inputs(*, user) -> PersonalInputs:
     return out
 
 
+def _like_weight(score: int, rule: PreferenceRule) -> float:
+    """How much a like counts among the member's likes: 2 at ``like_min``, +1 a point."""
+    return float(score - rule.like_min + 2)
+
+
 def taste_liked_features(*, user) -> list[str]:
     """The readable features that raise the member's taste model's P(like), strongest first
     (``"genre:Psychological"``), from its latest finished run; [] without one."""
-    from labeling.selectors import taste_run_latest_done
+    from labeling.taste.selectors import taste_run_latest_done
 
     run = taste_run_latest_done(user=user)
     if run is None:
@@ -142,7 +145,7 @@ def taste_liked_features(*, user) -> list[str]:
 @dataclass(frozen=True)
 class RecommendationFilters:
     """What the page and ``GET /api/me/recommendations/`` may ask for (validated by
-    :mod:`recommender.personal_filters`)."""
+    :mod:`recommender.personal.filters`)."""
 
     engine: str = ""
     section: str = DISCOVER
@@ -286,15 +289,37 @@ def engines_side_by_side(*, user, tabs: list[EngineTab], per_engine: int = 8) ->
     return out
 
 
-def popular_start(*, user, limit: int = 24, offset: int = 0) -> list[Anime]:
-    """A new member's start: the most popular titles they have not listed or labeled."""
+def recommendations_cold_start(*, tabs: list[EngineTab]) -> bool:
+    """Whether the member starts from popular titles: nothing is stored for them yet (a new
+    member, a first refresh on its way, or no engine trained). ``tabs``: their
+    :func:`engine_tabs`. The one decision for the page and ``GET /api/me/recommendations/``."""
+    return not tabs
+
+
+def _popular_start_queryset(*, user) -> QuerySet[Anime]:
     qs = Anime.objects.exclude(
         mal_id__in=ListEntry.objects.filter(user=user).values("anime_id")
     ).exclude(mal_id__in=Label.objects.filter(user=user).values("anime_id"))
     if not adult_visible(user=user):
         qs = qs.filter(is_adult=False)
-    qs = qs.filter(popularity__isnull=False).order_by("popularity", "mal_id")
+    return qs.filter(popularity__isnull=False).order_by("popularity", "mal_id")
+
+
+def popular_start(*, user, limit: int = 24, offset: int = 0) -> list[Anime]:
+    """A new member's start: the most popular titles they have not listed or labeled."""
+    qs = _popular_start_queryset(user=user)
     return list(qs.prefetch_related("genres")[offset : offset + limit])
+
+
+def popular_start_page(*, user, limit: int, offset: int = 0) -> RecommendationPage:
+    """One page of :func:`popular_start` as unsaved cards, ranked across pages (the first
+    card of the page at ``offset`` 10 is rank 11)."""
+    popular = popular_start(user=user, limit=limit, offset=offset)
+    rows = [popular_card(anime, rank) for rank, anime in enumerate(popular, start=offset + 1)]
+    total = _popular_start_queryset(user=user).count()
+    return RecommendationPage(
+        engine="", rows=rows, total=total, filters=RecommendationFilters(limit=limit, offset=offset)
+    )
 
 
 def has_taste_input(*, user) -> bool:
@@ -304,7 +329,7 @@ def has_taste_input(*, user) -> bool:
 
 def popular_card(anime: Anime, rank: int) -> UserRecommendation:
     """A popular title shown as an (unsaved) card to a member with nothing to go on yet."""
-    from .reasons import POPULAR
+    from recommender.personal.reasons import POPULAR
 
     return UserRecommendation(
         engine="",

@@ -1,6 +1,6 @@
 """``GET /api/me/recommendations/``: the member's stored recommendations, with reasons.
 
-Owner-only (:class:`animender.api_access.MeApi`): token or session, 401 for anonymous
+Owner-only (:class:`accounts.api_access.MeApi`): token or session, 401 for anonymous
 callers, throttled per member. Reads stored rows only; a refresh runs in the background.
 """
 
@@ -15,12 +15,13 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from animender.api_access import MeApi
-
-from . import personal_selectors as selectors
-from .models import RecommendationRefresh, UserRecommendation
-from .personal_filters import RecommendationQueryInput
-from .reasons import KINDS, reason_text
+from accounts.api_access import MeApi
+from animender.api_runs import RunAttemptsOutput
+from recommender.models import RecommendationRefresh, UserRecommendation
+from recommender.personal import selectors
+from recommender.personal.filters import RecommendationQueryInput
+from recommender.personal.reasons import KINDS, reason_text
+from recommender.personal.services import REFRESHES
 
 
 @extend_schema_serializer(component_name="ReasonTitle")
@@ -79,10 +80,22 @@ class EngineTabOutput(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="RecommendationRefresh")
-class RefreshOutput(serializers.ModelSerializer):
+class RefreshOutput(RunAttemptsOutput, serializers.ModelSerializer):
+    # "status" is the key clients know; the row calls it state (animender.runs).
+    status = serializers.CharField(source="state", read_only=True)
+    run_kind = REFRESHES
+
     class Meta:
         model = RecommendationRefresh
-        fields = ["status", "trigger", "requested_at", "finished_at"]
+        fields = [
+            "status",
+            "attempts",
+            "max_attempts",
+            "error",
+            "trigger",
+            "requested_at",
+            "finished_at",
+        ]
 
 
 EXAMPLE = {
@@ -95,6 +108,9 @@ EXAMPLE = {
     "cold_start": False,
     "refresh": {
         "status": "done",
+        "attempts": 1,
+        "max_attempts": 3,
+        "error": "",
         "trigger": "list",
         "requested_at": "2026-11-22T10:00:00Z",
         "finished_at": "2026-11-22T10:00:04Z",
@@ -144,8 +160,9 @@ class UserRecommendationListApi(MeApi):
         engines = EngineTabOutput(many=True)
         section = serializers.CharField()
         cold_start = serializers.BooleanField(
-            help_text="True for a member with no list and no labels: results are popular "
-            "titles to rate first (import your MAL list or label ten titles)."
+            help_text="True while nothing is stored for you (no list and no labels yet, or a "
+            "first refresh still on its way, see refresh): results are popular titles to rate "
+            "first, as on the page (import your MAL list or label ten titles)."
         )
         refresh = RefreshOutput(allow_null=True)
         count = serializers.IntegerField()
@@ -198,14 +215,14 @@ class UserRecommendationListApi(MeApi):
         filters = params.to_filters()
         user = request.user
         tabs = selectors.engine_tabs(user=user)
-        cold = not tabs and not selectors.has_taste_input(user=user)
+        cold = selectors.recommendations_cold_start(tabs=tabs)
         if cold:
-            popular = selectors.popular_start(user=user, limit=filters.limit, offset=filters.offset)
-            rows = [selectors.popular_card(anime, rank) for rank, anime in enumerate(popular, 1)]
-            engine, count, next_offset = None, len(rows), None
+            page = selectors.popular_start_page(
+                user=user, limit=filters.limit, offset=filters.offset
+            )
         else:
             page = selectors.user_recommendation_list(user=user, filters=filters)
-            rows, engine, count, next_offset = page.rows, page.engine, page.total, page.next_offset
+        rows, engine, count, next_offset = page.rows, page.engine, page.total, page.next_offset
         data = {
             "engine": engine or None,
             "engines": [t.__dict__ for t in tabs],

@@ -8,16 +8,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from .evaluation_runs import (
+from recommender.engines.selectors import engine_status_list
+from recommender.evaluation.runs import (
     EvaluationBusyError,
     evaluation_report,
     evaluation_run_active,
     evaluation_run_enqueue,
     evaluation_run_latest,
 )
-from .ml.registry import ENGINES
-from .models import EvaluationRun
-from .selectors import engine_status_list
+from recommender.ml.registry import ENGINES
+from recommender.models import EvaluationRun
 
 
 def engines_page(request: HttpRequest) -> HttpResponse:

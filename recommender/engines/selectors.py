@@ -2,8 +2,11 @@
 
 Serving turns a watched list into one row of a model's item space and ranks the whole
 catalog in one pass, so anyone (a new sign-up, an anonymous API caller) is served
-without refitting. Hidden titles are masked inside that ranking, so a request for ``n``
-titles gets ``n`` whenever the catalog has them.
+without refitting. Titles the catalog does not show (hidden, or removed since the
+training) are masked inside that ranking, so a request for ``n`` titles gets ``n``
+whenever the catalog has them; a model's titles are matched to the catalog by MAL id,
+never by position, so a catalog that changed since the training serves the titles both
+know.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import scipy.sparse as sp
 from django.conf import settings
 from django.db.models import QuerySet
 
+from animender.score_rules import preference_rule
 from catalog.franchises import franchise_collapse, franchise_index
 from catalog.models import Anime
-from catalog.selectors import anime_hidden_ids, anime_visible
-
-from .ml import artifacts
-from .ml.data import UNSCORED
-from .ml.registry import ENGINES, EngineSpec
-from .models import TrainingRun
+from catalog.selectors import anime_visible
+from recommender.ml import artifacts
+from recommender.ml.preferences import UNSCORED
+from recommender.ml.registry import ENGINES, EngineSpec
+from recommender.models import TrainingRun
 
 
 class NoModelError(RuntimeError):
@@ -32,6 +35,12 @@ class NoModelError(RuntimeError):
 
 class UnknownEngineError(ValueError):
     pass
+
+
+class RetrainPendingError(NoModelError):
+    """The served version cannot answer over the current catalog (it shares no title the
+    catalog shows, or its item index does not fit its model): only a retrain helps, and
+    the nightly one is scheduled."""
 
 
 def engine_spec(engine: str) -> EngineSpec:
@@ -95,6 +104,8 @@ class LoadedModel:
 SPARE_CARDS = 5
 
 _cache: dict[str, LoadedModel] = {}
+# engine -> (stamp, why) of a version that cannot be served.
+_unservable: dict[str, tuple[tuple, str]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -125,11 +136,24 @@ def model_load(*, engine: str) -> LoadedModel:
         cached = _cache.get(engine)
         if cached and cached.stamp == stamp:
             return cached
+        unservable = _unservable.get(engine)
+        if unservable and unservable[0] == stamp:
+            raise RetrainPendingError(unservable[1])  # not loaded again per request
         path, item_ids, meta = artifacts.read_version(settings.MODEL_DIR, engine, version)
+        model = spec.loader(path)
+        size = getattr(model, "n_items", len(item_ids))
+        if size != len(item_ids):
+            # Item indices would name the wrong titles: never serve such a pair.
+            message = (
+                f"{engine} {version} holds {size} titles but its item index {len(item_ids)}; "
+                "a retrain is pending"
+            )
+            _unservable[engine] = (stamp, message)
+            raise RetrainPendingError(message)
         loaded = LoadedModel(
             engine,
             version,
-            spec.loader(path),
+            model,
             item_ids,
             {int(m): i for i, m in enumerate(item_ids)},
             meta,
@@ -137,6 +161,37 @@ def model_load(*, engine: str) -> LoadedModel:
         )
         _cache[engine] = loaded
         return loaded
+
+
+# (engine, show_adult) -> (franchise index, loaded model, unshown item indices).
+_unshown_cache: dict[tuple[str, bool], tuple] = {}
+
+
+def model_unshown_rows(loaded: LoadedModel, *, show_adult: bool | None = None) -> np.ndarray:
+    """Item indices of ``loaded`` whose titles the catalog does not show: removed since the
+    training, or hidden. A model's item space is the catalog it was trained on, not the one
+    in the database now; rankings leave these out before they are cut.
+
+    Read from the franchise index (every shown title; rebuilt every few minutes) and kept
+    until the index or the model changes: a request then pays no catalog query, and the
+    picks are checked against the rows themselves anyway (:func:`_pick`).
+    :class:`RetrainPendingError` when no title of the model is shown at all."""
+    if show_adult is None:
+        show_adult = settings.SHOW_ADULT_CONTENT
+    index = franchise_index(show_adult=show_adult)
+    cached = _unshown_cache.get((loaded.engine, show_adult))
+    if cached and cached[0] is index and cached[1] is loaded:
+        unshown = cached[2]
+    else:
+        shown = np.fromiter(index.media_type, dtype=np.int64, count=len(index.media_type))
+        unshown = np.flatnonzero(~np.isin(loaded.item_ids, shown))
+        _unshown_cache[(loaded.engine, show_adult)] = (index, loaded, unshown)
+    if len(unshown) == len(loaded.item_ids):
+        raise RetrainPendingError(
+            f"{loaded.engine} {loaded.version} knows none of the titles the catalog shows; "
+            "a retrain is pending"
+        )
+    return unshown
 
 
 @dataclass
@@ -177,18 +232,22 @@ def all_scores(model, row: sp.csr_matrix) -> np.ndarray:
     n_items = row.shape[1]
     idx, scores = model.recommend(row, n=n_items)
     out = np.full(n_items, np.nan)
-    out[idx[0]] = scores[0]
+    ok = idx[0] >= 0  # -1: fewer titles left than asked for
+    out[idx[0][ok]] = scores[0][ok]
     out[~np.isfinite(out)] = np.nan
     return out
 
 
-def _ranked_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int, exclude: list[int]):
+def _ranked_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int, exclude: np.ndarray):
     """Scores of the ranker's ``want`` best titles (NaN elsewhere), and the ranking to
     explain the picked ones from. ``exclude``: item indices left out inside the ranking
-    (hidden titles)."""
+    (titles the catalog does not show). A long list can leave fewer than ``want``
+    titles: the ranking's -1 slots name none."""
     ranking = loaded.model.rank(row, n=want, exclude=exclude)
+    idx, ranked = ranking.indices[0], ranking.scores[0]
+    ok = idx >= 0
     scores = np.full(row.shape[1], np.nan)
-    scores[ranking.indices[0]] = ranking.scores[0]
+    scores[idx[ok]] = ranked[ok]
     scores[~np.isfinite(scores)] = np.nan
     return scores, ranking
 
@@ -196,7 +255,9 @@ def _ranked_scores(loaded: LoadedModel, row: sp.csr_matrix, want: int, exclude: 
 def _explain_picks(loaded: LoadedModel, ranking, items: list[Recommendation]) -> None:
     """Each picked card's component contributions and the listed titles that point most
     to it ("because you liked ..."), computed for the picks only."""
-    position = {int(loaded.item_ids[i]): p for p, i in enumerate(ranking.indices[0].tolist())}
+    position = {
+        int(loaded.item_ids[i]): p for p, i in enumerate(ranking.indices[0].tolist()) if i >= 0
+    }
     picked = [item for item in items if item.anime.mal_id in position]
     if not picked:
         return
@@ -227,7 +288,7 @@ def recommendations_for_entries(
 ) -> RecommendationResult:
     """Top-``n`` titles for a list of ``(mal_id, score)``; score None = watched, no score.
 
-    Scores at or below ``RECOMMENDER_DISLIKE_MAX_SCORE`` count against a title's
+    Dislikes (:func:`animender.score_rules.preference_rule`) count against a title's
     neighbours in every engine: explicit engines read the score itself (a low score is a
     negative residual), watch-list engines subtract the disliked titles' lift. Titles on
     the list are never recommended; hidden (adult) titles only when the site shows them.
@@ -235,7 +296,7 @@ def recommendations_for_entries(
     loaded = model_load(engine=engine)
     spec = engine_spec(engine)
     n_items = len(loaded.item_ids)
-    dislike_max = settings.RECOMMENDER_DISLIKE_MAX_SCORE
+    rule = preference_rule()
     cols, vals, liked, disliked = [], [], [], []
     for mal_id, score in entries:
         idx = loaded.index_of.get(int(mal_id))
@@ -251,30 +312,31 @@ def recommendations_for_entries(
                 continue  # the model learns from scores only; still excluded below
             cols.append(idx)
             vals.append(float(score))
-        elif scored and score <= dislike_max:
+        elif scored and rule.is_dislike(score):
             disliked.append(idx)
         else:
             liked.append(idx)
-    hidden = [loaded.index_of[m] for m in anime_hidden_ids() if m in loaded.index_of]
+    unshown = model_unshown_rows(loaded)
     listed = {int(m) for m, _ in entries}
     listed_rows = [loaded.index_of[m] for m in listed if m in loaded.index_of]
 
     def ranked(scores: np.ndarray) -> list[Recommendation]:
-        # Listed and hidden titles leave the ranking before it is cut at n.
+        # Listed titles and those the catalog does not show leave the ranking before it
+        # is cut at n.
         scores[listed_rows] = np.nan
-        scores[hidden] = np.nan
+        scores[unshown] = np.nan
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         order = order[: int(np.isfinite(scores).sum())]
         return _pick(loaded.item_ids, order, scores, n, listed=listed)
 
     if spec.matrix == "scored":
-        # The ranker leaves listed and hidden titles out itself and explains only its
+        # The ranker leaves listed and unshown titles out itself and explains only its
         # top: 4n covers the franchise cards that one card stands for, and a list whose
         # top collapses into fewer than n cards asks again, deeper.
         row = list_row(n_items, cols, vals)
         want = min(n_items, 4 * n + SPARE_CARDS)
         while True:
-            scores, ranking = _ranked_scores(loaded, row, want, hidden)
+            scores, ranking = _ranked_scores(loaded, row, want, unshown)
             items = ranked(scores)
             if len(items) >= n or want >= n_items:
                 break

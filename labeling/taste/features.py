@@ -172,8 +172,8 @@ _lock = threading.Lock()
 
 
 def _build_and_publish(version: str):
+    from recommender.engines.services import interactions_frame
     from recommender.ml.taste import build_catalog_features
-    from recommender.services import interactions_frame
 
     frame = catalog_frame()
     interactions = None

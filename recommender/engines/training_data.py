@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection, transaction
 
-from .models import CommunityRating
+from recommender.models import CommunityRating
 
 FETCH_ROWS = 100_000
 ID_BLOCK = 1_000_000
