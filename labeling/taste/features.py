@@ -172,7 +172,7 @@ _lock = threading.Lock()
 
 
 def _build_and_publish(version: str):
-    from recommender.engines.services import interactions_frame
+    from recommender.engines.training_data import interactions_frame
     from recommender.ml.taste import build_catalog_features
 
     frame = catalog_frame()

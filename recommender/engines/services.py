@@ -15,8 +15,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from django.conf import settings
 from django.db import transaction
@@ -34,37 +32,12 @@ from recommender.engines.selectors import (  # noqa: F401
     model_load,
     recommendations_for_entries,
 )
-from recommender.engines.training_data import community_interactions_arrays
+from recommender.engines.training_data import interactions_frame
 from recommender.ml import artifacts, fit_process
 from recommender.ml.data import Ratings, ratings_from_frame
 from recommender.models import TrainingRun
 
 log = logging.getLogger(__name__)
-
-
-def interactions_frame() -> pd.DataFrame:
-    """All training interactions as ``user_id, anime_id, rating``.
-
-    The imported community ratings, plus every platform member's list
-    (``accounts.selectors.list_training_rows``: scores, and completed-unscored as -1).
-    Members live in their own id space, ``user_id = -user.pk``, which cannot collide with
-    the data set's positive member ids. One row per user and title.
-    """
-    from accounts.selectors import list_training_rows
-
-    community = community_interactions_arrays()
-    platform = np.array(list_training_rows(), dtype=np.int64).reshape(-1, 3)
-    frame = pd.DataFrame(
-        {
-            "user_id": np.concatenate([community.users, platform[:, 0].astype(np.int32)]),
-            "anime_id": np.concatenate([community.anime, platform[:, 1].astype(np.int32)]),
-            "rating": np.concatenate([community.scores, platform[:, 2].astype(np.int8)]),
-        },
-        copy=False,
-    )
-    # Already one row per user and title: both tables are unique per pair and the two id
-    # spaces are disjoint, so no de-duplication pass (a 45M-row sort) is needed.
-    return frame
 
 
 def _training_matrix(ratings: Ratings, kind: str) -> tuple[Ratings, sp.csr_matrix]:

@@ -1,4 +1,5 @@
-"""Reads of the recommender's training data, in compact arrays rather than Python rows.
+"""Reads of the engines' training data: community ratings and members' lists, in compact
+arrays rather than Python rows.
 
 At MAL scale (45M community ratings) a list of Python tuples costs ~100 bytes a row
 (4.5 GB); three int32/int32/int8 arrays cost 9 bytes a row (0.4 GB).
@@ -9,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from django.db import connection, transaction
 
+from accounts.selectors import list_training_rows
 from recommender.models import CommunityRating
 
 FETCH_ROWS = 100_000
@@ -100,3 +103,26 @@ def community_interactions_arrays(
     if connection.vendor == "postgresql":
         return _read_postgres(id_block)
     return _read_generic(fetch_rows)
+
+
+def interactions_frame() -> pd.DataFrame:
+    """All training interactions as ``user_id, anime_id, rating``.
+
+    The imported community ratings, plus every platform member's list
+    (``accounts.selectors.list_training_rows``: scores, and completed-unscored as -1).
+    Members live in their own id space, ``user_id = -user.pk``, which cannot collide with
+    the data set's positive member ids. One row per user and title.
+    """
+    community = community_interactions_arrays()
+    platform = np.array(list_training_rows(), dtype=np.int64).reshape(-1, 3)
+    frame = pd.DataFrame(
+        {
+            "user_id": np.concatenate([community.users, platform[:, 0].astype(np.int32)]),
+            "anime_id": np.concatenate([community.anime, platform[:, 1].astype(np.int32)]),
+            "rating": np.concatenate([community.scores, platform[:, 2].astype(np.int8)]),
+        },
+        copy=False,
+    )
+    # Already one row per user and title: both tables are unique per pair and the two id
+    # spaces are disjoint, so no de-duplication pass (a 45M-row sort) is needed.
+    return frame

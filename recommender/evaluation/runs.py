@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from animender import runs
-from recommender.engines.services import interactions_frame
+from recommender.engines.training_data import interactions_frame
 from recommender.ml.evaluation import engines as evaluation_engines
 from recommender.ml.registry import ENGINES
 from recommender.ml.report import evaluate_and_report

@@ -7,11 +7,8 @@ from django.core.management import call_command
 
 from accounts.models import ListEntry
 from accounts.selectors import platform_user_key
-from recommender.engines.services import (
-    interactions_frame,
-    training_run_create,
-    training_run_execute,
-)
+from recommender.engines.services import training_run_create, training_run_execute
+from recommender.engines.training_data import interactions_frame
 from recommender.ml import artifacts
 from recommender.models import CommunityRating
 from tests.catalog.factories import AnimeFactory

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from recommender.engines.services import interactions_frame
-from recommender.engines.training_data import community_interactions_arrays
+from recommender.engines.training_data import community_interactions_arrays, interactions_frame
 from recommender.models import CommunityRating
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.engines.services import interactions_frame
+from recommender.engines.training_data import interactions_frame
 from recommender.evaluation.runs import COMMUNITY_DATA, evaluation_run_record
 from recommender.ml.evaluation import engines
 from recommender.ml.report import evaluate_and_report
