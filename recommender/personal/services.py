@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.models import ListEntry
@@ -449,10 +449,22 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
         plan = _plan_rows(user, name, r, inputs, liked_of, src)
         rows += plan
         result.engines[name] = {"version": r.version, DISCOVER: len(cards), PLAN: len(plan)}
-    result.engines.update({name: {"error": error} for name, error in failed.items()})
     with transaction.atomic():
-        UserRecommendation.objects.filter(user=user).delete()
+        stored = UserRecommendation.objects.filter(user=user)
+        stored.exclude(engine__in=failed).delete()
+        # An engine that failed this time keeps its previous cards until it ranks again,
+        # less the titles the member has acted on since (their tab would otherwise go
+        # empty, or show what they just rated).
+        stored.filter(engine__in=failed, anime_id__in=inputs.excluded | inputs.seen).delete()
         UserRecommendation.objects.bulk_create(rows, batch_size=1000)
+    kept = dict(
+        stored.filter(engine__in=failed, section=DISCOVER)
+        .values_list("engine")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for name, error in failed.items():
+        result.engines[name] = {"error": error, "kept": kept.get(name, 0)}
     result.rows = len(rows)
     return result
 

@@ -287,12 +287,30 @@ def test_one_engine_failing_leaves_the_others_cards_and_names_it(served, alice):
     with broken(served, ["knn_baseline"]):
         state = refresh(alice)
     assert state.state == "done", state.error
-    assert "error" in state.engines["knn_baseline"]
+    assert state.engines["knn_baseline"]["kept"] == 0
     assert "knn_baseline" in state.error
     assert cards(alice, "knn_baseline") == []
     for engine in set(ENGINES) - {"knn_baseline"}:
         assert len(cards(alice, engine)) == 40, engine
         assert state.engines[engine]["discover"] == 40
+
+
+def test_an_engine_failing_later_keeps_its_previous_cards_less_what_was_acted_on(served, alice):
+    for mal_id, score in ((BEBOP, 9), (FMA_B, 10), (DEATH_NOTE, 3)):
+        ListEntry.objects.create(user=alice, anime_id=mal_id, score=score, status="completed")
+    assert refresh(alice).state == "done"
+    before = cards(alice, "knn_baseline")
+    assert len(before) == 40
+    # The member rates one of the KNN's cards, then the KNN breaks.
+    ListEntry.objects.create(user=alice, anime_id=before[0], score=8, status="completed")
+    with broken(served, ["knn_baseline"]):
+        state = refresh(alice)
+    assert state.state == "done", state.error
+    assert "knn_baseline" in state.error
+    assert cards(alice, "knn_baseline") == before[1:]
+    assert state.engines["knn_baseline"]["kept"] == 39
+    for engine in set(ENGINES) - {"knn_baseline"}:
+        assert before[0] not in cards(alice, engine), engine
 
 
 def test_every_engine_failing_fails_the_refresh_and_keeps_the_stored_cards(served, alice):

@@ -108,7 +108,7 @@ def test_failed_run_is_shown_and_frees_the_slot(client, django_capture_on_commit
         run = evaluation_run_enqueue(quick=True, engines=ENGINES)
     run.refresh_from_db()
     assert run.state == "failed" and "import_ratings" in run.error and run.active is None
-    assert "failed: NoEvaluationDataError" in client.get("/engines/").content.decode()
+    assert "failed.</strong> NoEvaluationDataError" in client.get("/engines/").content.decode()
     second = evaluation_run_enqueue(quick=True, engines=ENGINES)  # not busy any more
     with pytest.raises(EvaluationBusyError):
         evaluation_run_enqueue(quick=True, engines=ENGINES)
@@ -133,7 +133,7 @@ def test_an_evaluation_whose_worker_keeps_dying_fails_frees_the_slot_and_says_wh
     assert (stuck.state, stuck.active) == ("failed", None)
     assert stuck.error.endswith("Attempt 1 of 1: gave up.")
     html = client.get("/engines/").content.decode()
-    assert f"The last evaluation (#{stuck.pk}) failed: Worker lost" in html
+    assert f"The last evaluation (#{stuck.pk}) failed.</strong> Worker lost" in html
     assert evaluation_run_enqueue(quick=True, engines=ENGINES).state == "queued"
 
 
@@ -184,4 +184,4 @@ def test_an_evaluation_whose_worker_is_killed_every_attempt_ends_failed_on_the_p
     assert reap() == {"requeued": [], "failed": [], "resent": []}
     assert redis_broker.control.purge() == 0
     html = client.get("/engines/").content.decode()
-    assert f"The last evaluation (#{run.pk}) failed after 2 attempts: Worker lost" in html
+    assert f"The last evaluation (#{run.pk}) failed after 2 attempts.</strong> Worker lost" in html
