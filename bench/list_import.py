@@ -140,7 +140,7 @@ def run_xml(data: bytes) -> tuple[int, float]:
     run = import_run_start_xml(user=user, upload=SimpleUploadedFile("animelist.xml.gz", data))
     seconds = time.perf_counter() - started
     run.refresh_from_db()
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     return run.created, seconds
 
 
@@ -165,7 +165,7 @@ def run_api(csv_path: Path, entries: list[dict]) -> tuple[int, float]:
         stop.set()
         server.join(10)
     run.refresh_from_db()
-    assert run.status == "done", run.error
+    assert run.state == "done", run.error
     return run.created, seconds
 
 

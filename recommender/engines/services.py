@@ -23,15 +23,7 @@ from django.utils import timezone
 from animender import hooks, runs
 from animender.hooks import hook_fire
 from animender.score_rules import preference_rule
-
-# Serving moved to selectors; its names stay importable from here for existing callers.
-from recommender.engines.selectors import (  # noqa: F401
-    NoModelError,
-    UnknownEngineError,
-    engine_spec,
-    model_load,
-    recommendations_for_entries,
-)
+from recommender.engines.selectors import engine_spec
 from recommender.engines.training_data import interactions_frame
 from recommender.ml import artifacts, fit_process
 from recommender.ml.data import Ratings, ratings_from_frame

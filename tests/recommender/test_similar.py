@@ -10,7 +10,8 @@ from django.core.management import call_command
 from catalog.franchises import franchise_collapse, franchise_index, franchise_index_invalidate
 from catalog.models import Anime
 from recommender.engines import selectors
-from recommender.engines.services import model_load, training_run_create, training_run_execute
+from recommender.engines.selectors import model_load
+from recommender.engines.services import training_run_create, training_run_execute
 from recommender.ml import artifacts, neighbours
 from tests.recommender.fast_params import FAST_ENGINE_PARAMS
 
