@@ -30,9 +30,19 @@ class _NoSuffix:
         super().__init__(*args, **kwargs)
 
 
+# The controls' "Remove from list" choice: its own value, not "", because the score and
+# episodes still selected beside it must not turn the removal into a "completed" save.
+LIST_REMOVE = "remove"
+
+
 class ListEntryForm(forms.Form):
     status = forms.ChoiceField(
-        choices=[("", "Not on my list"), *ListEntry.Status.choices], required=False
+        choices=[
+            ("", "Not on my list"),
+            (LIST_REMOVE, "Remove from list"),
+            *ListEntry.Status.choices,
+        ],
+        required=False,
     )
     score = forms.TypedChoiceField(
         choices=[("", "No score"), *((s, f"{s} · {SCORE_LABELS[s]}") for s in range(10, 0, -1))],

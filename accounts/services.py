@@ -66,8 +66,21 @@ def _list_changed(user) -> None:
 
 
 def _validated(
-    *, status: str, score: int | None, episodes_watched: int, not_interested: bool
+    *,
+    status: str,
+    score: int | None,
+    episodes_watched: int,
+    not_interested: bool,
+    num_episodes: int | None,
+    stored_episodes: int | None = None,
 ) -> dict:
+    """The one check of a list entry's values, for pages, API and cards alike.
+
+    ``num_episodes`` is the title's count (None or 0 while unknown, e.g. airing: then any
+    count is accepted). ``stored_episodes`` is the entry's current count: kept as it is, it
+    is not re-checked, so a count stored before the catalog lowered its number does not
+    block changing the score.
+    """
     errors: dict[str, list[str]] = {}
     if status not in ("", *STATUS_VALUES):
         errors["status"] = [
@@ -81,6 +94,11 @@ def _validated(
         errors["episodes_watched"] = ["Episodes watched must be a whole number."]
     elif episodes_watched < 0:
         errors["episodes_watched"] = ["Episodes watched cannot be negative."]
+    elif num_episodes and episodes_watched > num_episodes and episodes_watched != stored_episodes:
+        errors["episodes_watched"] = [
+            f"Episodes watched ({episodes_watched}) cannot exceed the title's "
+            f"{num_episodes} episodes."
+        ]
     if not errors and not status and not not_interested:
         errors["status"] = ["Choose a status (or mark the title not interested)."]
     if errors:
@@ -109,13 +127,14 @@ def list_entry_create(
     episodes_watched: int = 0,
     not_interested: bool = False,
 ) -> ListEntry:
+    anime = _anime(mal_id)
     values = _validated(
         status=status,
         score=score,
         episodes_watched=episodes_watched,
         not_interested=not_interested,
+        num_episodes=anime.num_episodes,
     )
-    anime = _anime(mal_id)
     try:
         with transaction.atomic():
             entry = ListEntry.objects.create(user=user, anime=anime, **values)
@@ -139,7 +158,11 @@ def list_entry_update(*, user, mal_id: int, **changes) -> ListEntry:
         episodes_watched=entry.episodes_watched,
         not_interested=entry.not_interested,
     )
-    values = _validated(**{**current, **changes})
+    values = _validated(
+        **{**current, **changes},
+        num_episodes=entry.anime.num_episodes,
+        stored_episodes=entry.episodes_watched,
+    )
     for name, value in values.items():
         setattr(entry, name, value)
     entry.save()
@@ -155,9 +178,17 @@ def list_entry_set(
     score: int | None = None,
     not_interested: bool = False,
     episodes_watched: Any = UNSET,
+    remove: bool = False,
 ) -> ListEntry | None:
-    """The title page's controls: create, change, or (nothing left set) remove the entry."""
+    """The title page's controls: create, change, or (nothing left set) remove the entry.
+
+    ``remove`` is the controls' "Remove from list": the title leaves the list whatever
+    score and episodes the form still carries (they are the entry being removed). Only a
+    "not interested" mark the member kept stays, as a row without status.
+    """
     existing = ListEntry.objects.filter(user=user, anime_id=mal_id).first()
+    if remove:
+        status, score, episodes_watched = "", None, 0
     if episodes_watched is UNSET:
         episodes_watched = existing.episodes_watched if existing else 0
     if not status and score is None and not not_interested:
@@ -168,13 +199,15 @@ def list_entry_set(
     if not status and score is not None and not not_interested:
         # A score alone means the member has seen it.
         status = ListEntry.Status.COMPLETED
+    anime = _anime(mal_id)
     values = _validated(
         status=status,
         score=score,
         episodes_watched=episodes_watched,
         not_interested=not_interested,
+        num_episodes=anime.num_episodes,
+        stored_episodes=existing.episodes_watched if existing else None,
     )
-    anime = _anime(mal_id)
     if status == ListEntry.Status.COMPLETED and not episodes_watched and anime.num_episodes:
         values["episodes_watched"] = anime.num_episodes  # as MAL does on "completed"
     entry, _ = ListEntry.objects.update_or_create(user=user, anime=anime, defaults=values)

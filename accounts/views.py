@@ -20,6 +20,7 @@ from catalog.selectors import adult_visible
 
 from . import exports, imports, selectors, services
 from .forms import (
+    LIST_REMOVE,
     AccountDeleteForm,
     ListEntryForm,
     ListFilterForm,
@@ -56,6 +57,10 @@ def my_list(request: HttpRequest) -> HttpResponse:
         "tabs": [("", "All"), *ListEntry.Status.choices, ("not_interested", "Not interested")],
         "sort_options": selectors.ListSort.CHOICES,
     }
+    # Only a member with nothing at all (hidden adult titles count) is invited to import.
+    context["list_empty"] = (
+        not any(context["counts"].values()) and not context["stats"].hidden_adult
+    )
     if not form.is_valid():
         context["errors"] = form.errors
         return render(request, "accounts/my_list.html", context, status=400)
@@ -86,13 +91,15 @@ def list_entry_set(request: HttpRequest, mal_id: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         episodes = data["episodes_watched"]
+        remove = data["status"] == LIST_REMOVE
         try:
             entry = services.list_entry_set(
                 user=request.user,
                 mal_id=mal_id,
-                status=data["status"],
+                status="" if remove else data["status"],
                 score=data["score"],
                 not_interested=data["not_interested"],
+                remove=remove,
                 **({} if episodes is None else {"episodes_watched": episodes}),
             )
         except ValidationError as exc:
@@ -287,5 +294,7 @@ def public_list(request: HttpRequest, username: str) -> HttpResponse:
             "page_obj": page,
             "entries": page.object_list,
             "public": True,
+            # The owner may open the page while the list is private; say which it is.
+            "list_private": profile.list_private,
         },
     )

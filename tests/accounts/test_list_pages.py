@@ -24,11 +24,11 @@ def test_title_page_shows_controls_to_members_and_a_login_link_to_others(client,
 def test_controls_work_without_javascript(alice_client, alice, titles):
     response = alice_client.post(
         "/me/list/1/",
-        {"status": "completed", "score": "9", "episodes_watched": "26", "next": "/anime/1/"},
+        {"status": "completed", "score": "9", "episodes_watched": "12", "next": "/anime/1/"},
     )
     assert response.status_code == 302 and response["Location"] == "/anime/1/"
     entry = ListEntry.objects.get(user=alice)
-    assert (entry.status, entry.score, entry.episodes_watched) == ("completed", 9, 26)
+    assert (entry.status, entry.score, entry.episodes_watched) == ("completed", 9, 12)
     page = alice_client.get("/anime/1/").content.decode()
     assert "Saved “Cowboy Bebop”." in page
     assert '<option value="completed" selected>' in page and '<option value="9" selected>' in page
@@ -175,7 +175,7 @@ def test_personal_pages_are_login_only_and_show_only_the_owners_list(
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     client.force_login(charlie)
     html = client.get("/me/list/").content.decode()
-    assert "Cowboy Bebop" not in html and "Nothing here yet" in html
+    assert "Cowboy Bebop" not in html and "Your list is empty." in html
     assert b"Cowboy Bebop" not in client.get("/me/list/export.xml").content
     client.post("/me/list/1/", {"status": "dropped", "score": "1"})
     assert ListEntry.objects.get(user=alice).score == 9
@@ -205,6 +205,97 @@ def test_public_list_only_when_the_member_opts_in(client, alice, charlie, titles
     assert "End of Evangelion" not in html  # "not interested" stays personal
     assert "data-list-controls" not in html  # read-only
     assert Client().get("/users/alice/list/").status_code == 200  # public means anyone
+
+
+IMPORT_INVITATION = (
+    'Your list is empty. <a href="/me/import/">Import your MyAnimeList list</a> or '
+    '<a href="/anime/">browse titles</a> and rate what you have seen.'
+)
+
+
+def _empty_text(html: str) -> str:
+    start = html.index('<p class="empty">') + len('<p class="empty">')
+    return html[start : html.index("</p>", start)]
+
+
+def test_an_empty_tab_says_what_it_holds(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    ListEntry.objects.create(user=alice, anime_id=5, status="completed", score=7)
+    expected = {
+        "watching": "Nothing you are watching. Titles you mark Watching appear here.",
+        "plan_to_watch": "Nothing you plan to watch. Titles you mark Plan to watch appear here.",
+        "on_hold": "Nothing on hold. Titles you mark On hold appear here.",
+        "dropped": "Nothing dropped. Titles you mark Dropped appear here.",
+        "not_interested": "Nothing marked Not interested. Titles you mark Not interested are "
+        "left out of your recommendations and appear here.",
+    }
+    for tab, text in expected.items():
+        html = alice_client.get("/me/list/", {"status": tab}).content.decode()
+        assert _empty_text(html) == text, tab
+        assert "Import your MyAnimeList list</a> or" not in html
+    completed = alice_client.get("/me/list/", {"status": "completed"}).content.decode()
+    assert '<p class="empty">' not in completed and "Cowboy Bebop" in completed
+
+
+def test_the_all_tab_of_a_list_with_only_not_interested_titles(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=32, not_interested=True)
+    html = alice_client.get("/me/list/").content.decode()
+    assert _empty_text(html) == (
+        "No titles with a status yet. Titles you mark Watching, Completed, On hold, Dropped or "
+        "Plan to watch appear here."
+    )
+
+
+def test_an_empty_list_invites_an_import_on_every_tab(alice_client, titles):
+    for tab in ["", "watching", "completed", "not_interested"]:
+        html = alice_client.get("/me/list/", {"status": tab, "q": "bebop"}).content.decode()
+        assert _empty_text(html) == IMPORT_INVITATION, tab
+
+
+def test_a_tab_whose_entries_the_filters_hide_says_so(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    ListEntry.objects.create(user=alice, anime_id=6, status="watching")
+    cleared = (
+        'No entry on this tab matches the filters. <a href="?status=completed&amp;sort=title">'
+        "Clear the filters</a>."
+    )
+    by_title = alice_client.get(
+        "/me/list/", {"status": "completed", "q": "trigun", "sort": "title"}
+    )
+    assert _empty_text(by_title.content.decode()) == cleared
+    by_genre = alice_client.get("/me/list/", {"status": "completed", "genre": "Mecha"})
+    assert _empty_text(by_genre.content.decode()) == (
+        'No entry on this tab matches the filters. <a href="?status=completed">'
+        "Clear the filters</a>."
+    )
+    # The link really clears them: the tab's entry is back.
+    again = alice_client.get("/me/list/", {"status": "completed", "sort": "title"})
+    assert [e.anime_id for e in again.context["entries"]] == [1]
+    # A tab that is empty anyway says what it holds, filters or not.
+    dropped = alice_client.get("/me/list/", {"status": "dropped", "q": "trigun"})
+    assert _empty_text(dropped.content.decode()).startswith("Nothing dropped.")
+
+
+def test_the_owner_sees_whether_the_public_page_is_really_public(alice_client, alice, titles):
+    ListEntry.objects.create(user=alice, anime_id=1, status="completed", score=9)
+    private = "Your list is private: only you see this page."
+    public = "Your list is public: anyone with this link sees it."
+    settings_link = '<a href="/me/settings/">Change it in settings</a>.'
+    html = alice_client.get("/users/alice/list/").content.decode()
+    assert private in html and public not in html and settings_link in html
+    assert Client().get("/users/alice/list/").status_code == 404  # private: a visitor gets 404
+    # Untick "Keep my list private" in the real settings form.
+    saved = alice_client.post("/me/settings/", {"title_language": "romaji"})
+    assert saved.status_code == 302
+    html = alice_client.get("/users/alice/list/").content.decode()
+    assert public in html and private not in html and settings_link in html
+    visitor = Client().get("/users/alice/list/").content.decode()
+    assert "Cowboy Bebop" in visitor and public not in visitor and private not in visitor
+    # And back.
+    alice_client.post("/me/settings/", {"title_language": "romaji", "list_private": "on"})
+    html = alice_client.get("/users/alice/list/").content.decode()
+    assert private in html and public not in html
+    assert Client().get("/users/alice/list/").status_code == 404
 
 
 def test_a_long_list_reads_only_the_rows_of_the_cards_on_the_page(alice_client, alice):
