@@ -6,7 +6,7 @@ when it does not hold the catalog yet, the CSV is imported (then ANALYZEd on Pos
 
     flock /tmp/animender-bench.lock .venv/bin/python bench/catalog_search.py \
         --database-url postgres://postgres@127.0.0.1:5432/animender_bench \
-        [--data ../shared/data] [--repeat 20] [--json OUT.json]
+        [--data ../shared/data] [--repeat 20] [--json OUT.json] [--show-first]
 
 Each sample is what one search request costs the database layer: the page count plus
 the first page of 24 titles with their genres and studios (``anime_search``, as the API
@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--show-first", action="store_true", help="print each query's first title per path"
+    )
     args = parser.parse_args()
     _setup(args.database_url)
     from django.db import connection
@@ -101,12 +104,12 @@ def main() -> None:
     for name, search in PATHS.items():
         for q, _ in REAL_QUERIES:  # warm caches and the connection
             _one(search, q)
-        samples, hits = [], 0
+        samples = []
         for _ in range(args.repeat):
             for q, _ in REAL_QUERIES:
                 samples.append(_one(search, q)[0] * 1000)
-        for q, expected in REAL_QUERIES:
-            hits += _one(search, q)[1] == expected
+        firsts = {q: _one(search, q)[1] for q, _ in REAL_QUERIES}
+        hits = sum(firsts[q] == expected for q, expected in REAL_QUERIES)
         samples.sort()
         results[name] = {
             "p50_ms": round(statistics.median(samples), 2),
@@ -115,12 +118,28 @@ def main() -> None:
             "right_first": hits,
             "queries": len(REAL_QUERIES),
             "samples": len(samples),
+            "first": firsts,
         }
     print(f"catalog search, {titles:,} titles, {connection.vendor}, {args.repeat} rounds")
     print(f"{'path':<20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'right first':>12}")
     for name, r in results.items():
         right = f"{r['right_first']}/{r['queries']}"
         print(f"{name:<20} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['max_ms']:>8.2f} {right:>12}")
+    if args.show_first:
+        from catalog.models import Anime
+
+        shown = {r for res in results.values() for r in res["first"].values()}
+        shown |= {expected for _, expected in REAL_QUERIES}
+        title = dict(Anime.objects.filter(mal_id__in=shown).values_list("mal_id", "title"))
+        print(f"\n{'query':<34} {'expected first':<36} " + " ".join(f"{n:<36}" for n in results))
+        for q, expected in REAL_QUERIES:
+            cells = []
+            for r in results.values():
+                got = r["first"][q]
+                mark = "ok" if got == expected else "--"
+                cells.append(f"{mark} {got} {title.get(got, '')}"[:36].ljust(36))
+            wanted = f"{expected} {title.get(expected, '')}"[:36]
+            print(f"{q:<34} {wanted:<36} " + " ".join(cells))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"vendor": connection.vendor, "titles": titles, "results": results}

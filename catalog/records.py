@@ -69,9 +69,26 @@ def normalize_name(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 
+# One trailing qualifier in parentheses, as MAL tells same-named titles apart:
+# "Jujutsu Kaisen (TV)", "Hunter x Hunter (2011)", "Fullmetal Alchemist (2009)".
+_QUALIFIER = re.compile(r"^(.*\S)\s*\([^()]*\)\s*$")  # 呪術廻戦（TV） has no space
+
+
+def without_qualifier(name: str) -> str:
+    """``Hunter x Hunter (2011)`` -> ``Hunter x Hunter``; a name without one unchanged."""
+    match = _QUALIFIER.match(unicodedata.normalize("NFKC", name))
+    return match.group(1) if match else name
+
+
 def search_text_of(names: Iterable[str]) -> str:
-    """The stored search column: ``|name one|name two|``, normalised, each name once."""
-    unique = list(dict.fromkeys(n for n in (normalize_name(x) for x in names if x) if n))
+    """The stored search column: ``|name one|name two|``, normalised, each name once.
+
+    A name with a trailing qualifier is also stored without it, so "jujutsu kaisen" is an
+    exact name of *Jujutsu Kaisen (TV)* and popularity decides between it and the ONA
+    *Jujutsu Kaisen*. The bare name is a prefix of the full one, so it adds no match and
+    changes no tier but the exact one."""
+    spelled = (v for x in names if x for v in (x, without_qualifier(x)))
+    unique = list(dict.fromkeys(n for n in (normalize_name(x) for x in spelled) if n))
     return f"{NAME_MARK}{NAME_MARK.join(unique)}{NAME_MARK}" if unique else ""
 
 

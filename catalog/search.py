@@ -3,7 +3,9 @@ then any substring, then near misses (typos), each tier by popularity.
 
 ``search_text`` holds every name of a title normalised (:func:`records.normalize_name`)
 between ``|`` marks, so the first three tiers are plain ``LIKE`` patterns on both
-databases. The fourth differs by database, with the same order for the common cases:
+databases; a name with a trailing qualifier ("Jujutsu Kaisen (TV)") is stored without it
+too, so the bare name is an exact match and popularity orders it among the others. The
+fourth differs by database, with the same order for the common cases:
 
 * PostgreSQL: ``pg_trgm``'s GIN index serves the substring ``LIKE``s, full-text search
   (``to_tsvector('simple', ...)`` with prefix terms, its own GIN index) decides the word

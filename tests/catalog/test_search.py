@@ -23,14 +23,20 @@ REAL_QUERIES = [
     ("steins gate", 9253),  # Steins;Gate without the punctuation
     ("steins;gate 0", 30484),
     ("fullmetal alchemist brotherhood", 5114),  # "Fullmetal Alchemist: Brotherhood"
-    ("fullmetal alchemist", 121),  # exact name beats the more popular Brotherhood
+    # "Fullmetal Alchemist (2009)" is a MAL synonym of Brotherhood: exact once the year
+    # is ignored, and far more popular than the 2003 series.
+    ("fullmetal alchemist", 5114),
     ("fulmetal alchemist", 5114),  # typo: the most popular of the equally close
     ("naruto shipuden", 1735),  # typo: Naruto: Shippuuden
     ("cowboy bepop", 1),  # typo
     ("death note", 1535),
     ("one piece", 21),
-    ("hunter x hunter", 136),  # exact name
-    ("HxH", 136),  # a synonym, any case
+    ("hunter x hunter", 11061),  # Hunter x Hunter (2011): exact but for "(2011)", popular
+    ("HxH", 11061),  # a synonym ("HxH (2011)"), any case
+    ("jujutsu kaisen", 40748),  # Jujutsu Kaisen (TV), 323k members, not the 8k ONA teaser
+    ("kanon", 1530),  # Kanon (2006), the remake, before Kanon (synonym "Kanon (2002)")
+    ("black jack", 2213),  # Black Jack (TV) before the OVA "Black Jack" (no rank)
+    ("berserk", 33),  # popularity, not the qualifier, decides: Berserk before Berserk (2016)
     ("code geass", 1575),  # prefix of every Code Geass title: by popularity
     ("sword art online", 11757),
     ("evangelion", 30),  # a word of "Neon Genesis Evangelion", the most popular
@@ -126,3 +132,63 @@ def test_postgresql_connections_price_random_reads_for_ssd():
     with connection.cursor() as cursor:
         cursor.execute("SHOW random_page_cost")
         assert float(cursor.fetchone()[0]) == 1.1
+
+
+def _first_ids(client, q):
+    return [r["mal_id"] for r in client.get("/api/anime/", {"q": q}).json()["results"]]
+
+
+@pytest.mark.django_db
+def test_a_trailing_qualifier_is_ignored_for_the_exact_tier(client):
+    """Issue 23: "jujutsu kaisen" put the 8k-member ONA teaser before the TV series."""
+    AnimeFactory(mal_id=38777, title="Jujutsu Kaisen", media_type="ona", popularity=3000)
+    AnimeFactory(mal_id=40748, title="Jujutsu Kaisen (TV)", popularity=50)
+    AnimeFactory(mal_id=1, title="Jujutsu Kaisen 0 Movie", popularity=10)  # partial
+
+    assert _first_ids(client, "jujutsu kaisen") == [40748, 38777, 1]
+    # A query that spells the qualifier still is an exact name (the ONA lacks "tv").
+    assert _first_ids(client, "Jujutsu Kaisen (TV)") == [40748]
+
+    page = client.get("/anime/", {"q": "jujutsu kaisen"}).content.decode()
+    assert page.index('href="/anime/40748/"') < page.index('href="/anime/38777/"')
+    assert page.index('href="/anime/38777/"') < page.index('href="/anime/1/"')
+
+
+@pytest.mark.django_db
+def test_exact_names_still_beat_more_popular_partial_matches(client):
+    AnimeFactory(mal_id=32379, title="Berserk (2016)", popularity=500)
+    AnimeFactory(mal_id=33, title="Berserk", popularity=300)
+    AnimeFactory(mal_id=10218, title="Berserk: Ougon Jidai-hen I", popularity=5)
+    AnimeFactory(mal_id=90, title="Berserk (2016) Recap", popularity=1)  # not a qualifier
+
+    # Both exact names by popularity, then the partial matches however popular.
+    assert _first_ids(client, "berserk") == [33, 32379, 90, 10218]
+    # With its qualifier the query names one title exactly, before a popular prefix match.
+    assert _first_ids(client, "berserk (2016)") == [32379, 90]
+    # A synonym with a qualifier counts too; only one trailing qualifier is dropped.
+    AnimeFactory(mal_id=5114, title="FMA: Brotherhood", synonyms=["FMA (2009)"], popularity=4)
+    AnimeFactory(mal_id=121, title="FMA", popularity=49)
+    AnimeFactory(mal_id=4071, title="FMA (TV): Specials", popularity=2)
+    assert _first_ids(client, "fma") == [5114, 121, 4071]
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_stored_titles_their_bare_names(client):
+    """Titles stored before issue 23 get the bare name from migration 0006."""
+    import importlib
+
+    from django.apps import apps
+
+    from catalog.models import Anime
+
+    migration = importlib.import_module(
+        "catalog.migrations.0006_search_text_names_without_qualifier"
+    )
+    AnimeFactory(mal_id=38777, title="Jujutsu Kaisen", popularity=3000)
+    AnimeFactory(mal_id=40748, title="Jujutsu Kaisen (TV)", popularity=50)
+    Anime.objects.filter(mal_id=40748).update(search_text="|jujutsu kaisen tv|")  # as before
+    assert _first_ids(client, "jujutsu kaisen") == [38777, 40748]
+
+    migration.rebuild_search_text(apps, None)
+    assert Anime.objects.get(mal_id=40748).search_text == "|jujutsu kaisen tv|jujutsu kaisen|"
+    assert _first_ids(client, "jujutsu kaisen") == [40748, 38777]
