@@ -87,18 +87,26 @@ class ParsedExport:
     skipped: int  # entries with series_animedb_id 0
 
 
+def _inflated(data: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes of the upload's XML: gunzipped when it starts with gzip's
+    magic bytes (read(n) inflates at most n bytes: a bomb is stopped at the cap, not in
+    memory)."""
+    if data[:2] != GZIP_MAGIC:
+        return data[:limit]
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            return gz.read(limit)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise MalExportError(f"The file looks gzipped but cannot be unpacked ({exc}).") from None
+
+
 def read_upload(data: bytes, *, max_xml_bytes: int) -> bytes:
     """The XML bytes of an upload: gunzipped when it starts with gzip's magic bytes."""
     if data[:2] != GZIP_MAGIC:
         if len(data) > max_xml_bytes:
             raise MalExportError(f"The file is larger than {max_xml_bytes // 2**20} MB.")
         return data
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            # read(n) inflates at most n bytes: a bomb is stopped at the cap, not in memory.
-            xml = gz.read(max_xml_bytes + 1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise MalExportError(f"The file looks gzipped but cannot be unpacked ({exc}).") from None
+    xml = _inflated(data, max_xml_bytes + 1)
     if len(xml) > max_xml_bytes:
         raise MalExportError(
             f"The unpacked file is larger than {max_xml_bytes // 2**20} MB; "
@@ -118,16 +126,7 @@ _ROOT_TAG = re.compile(
 def upload_check(data: bytes) -> None:
     """Refuse what is plainly not an export, reading only the first few KB (the request's
     check; the whole file is parsed later, by the import task). Raises MalExportError."""
-    if data[:2] == GZIP_MAGIC:
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                head = gz.read(_HEAD_BYTES)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise MalExportError(
-                f"The file looks gzipped but cannot be unpacked ({exc})."
-            ) from None
-    else:
-        head = data[:_HEAD_BYTES]
+    head = _inflated(data, _HEAD_BYTES)
     if not head.strip():
         raise MalExportError("The file is empty.")
     if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from animender.runs import RunRow
+from animender.runs import ACTIVE_STATES, RunRow
 
 
 class Profile(models.Model):
@@ -89,7 +89,7 @@ class ImportRun(RunRow):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    ACTIVE = (State.QUEUED, State.RUNNING)
+    ACTIVE = ACTIVE_STATES
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_runs"

@@ -96,7 +96,7 @@ def list_entry_set(request: HttpRequest, mal_id: int) -> HttpResponse:
             entry = services.list_entry_set(
                 user=request.user,
                 mal_id=mal_id,
-                status="" if remove else data["status"],
+                status=data["status"],
                 score=data["score"],
                 not_interested=data["not_interested"],
                 remove=remove,

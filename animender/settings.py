@@ -150,8 +150,11 @@ if not PRODUCTION:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent page reads while a sync writes: WAL avoids "database is locked", and a
     # writer waits up to 30 s for another (a worker thread, a heartbeat) under CPU load.
+    # IMMEDIATE: a transaction takes the write lock when it begins, so one that reads
+    # before it writes waits for a heartbeat's commit instead of failing at its first
+    # write (a deferred transaction cannot upgrade past a newer commit).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        init_command="PRAGMA journal_mode=WAL;", timeout=30
+        init_command="PRAGMA journal_mode=WAL;", timeout=30, transaction_mode="IMMEDIATE"
     )
     # Tests get a file database too: the in-memory one is shared-cache, where a worker
     # thread's write fails at once with "database table is locked" instead of waiting.

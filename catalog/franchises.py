@@ -282,30 +282,30 @@ def franchise_collapse(
 # The index changes only when the catalog or its relations change (syncs, imports); an
 # index a few minutes old is fine, and rebuilding per request would scan the catalog.
 INDEX_TTL_SECONDS = 300.0
-_cached: tuple[float, bool, FranchiseIndex] | None = None
+# One index per adult visibility: visitors and members may see different catalogs, and a
+# single slot would be rebuilt each time the two alternate.
+_cached: dict[bool, tuple[float, FranchiseIndex]] = {}
 _lock = threading.Lock()
 
 
 def franchise_index(*, show_adult: bool) -> FranchiseIndex:
     """The catalog's franchises (visible titles only), rebuilt at most every few minutes."""
-    global _cached
     now = time.monotonic()
-    cached = _cached
-    if cached and cached[1] == show_adult and now - cached[0] < INDEX_TTL_SECONDS:
-        return cached[2]
+    cached = _cached.get(show_adult)
+    if cached and now - cached[0] < INDEX_TTL_SECONDS:
+        return cached[1]
     with _lock:
-        cached = _cached
-        if cached and cached[1] == show_adult and now - cached[0] < INDEX_TTL_SECONDS:
-            return cached[2]
+        cached = _cached.get(show_adult)
+        if cached and now - cached[0] < INDEX_TTL_SECONDS:
+            return cached[1]
         index = _build_from_db(show_adult=show_adult)
-        _cached = (time.monotonic(), show_adult, index)
+        _cached[show_adult] = (time.monotonic(), index)
         return index
 
 
 def franchise_index_invalidate() -> None:
-    """Forget this process's index (after a relation sync or an import)."""
-    global _cached
-    _cached = None
+    """Forget this process's indexes (after a relation sync or an import)."""
+    _cached.clear()
 
 
 def _build_from_db(*, show_adult: bool) -> FranchiseIndex:

@@ -12,6 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from animender.runs import ACTIVE_STATES
 from catalog.models import Anime, Genre
 from catalog.selectors import adult_visible
 from labeling.models import Label, TasteScores, TasteTrainingRun
@@ -23,7 +24,6 @@ from labeling.taste.selectors import (
 
 Answer = Label.Answer
 State = TasteTrainingRun.State
-ACTIVE = (State.QUEUED, State.RUNNING)
 
 COLD_START = "cold_start"
 
@@ -64,7 +64,7 @@ def labeling_progress(*, user) -> LabelingProgress:
         skips=Count("pk", filter=Q(answer=Answer.SKIP)),
     )
     done = taste_run_latest_done(user=user)
-    active = TasteTrainingRun.objects.filter(user=user, state__in=ACTIVE).first()
+    active = TasteTrainingRun.objects.filter(user=user, state__in=ACTIVE_STATES).first()
     every = settings.TASTE_RETRAIN_EVERY
     return LabelingProgress(
         likes=counts["likes"],

@@ -18,8 +18,11 @@ from recommender.ml.registry import ENGINES
 from tests.conftest import DEV_VAR, REPO, inside_dev_var, path_settings
 
 
-def test_every_path_setting_is_outside_the_development_var_dir(settings):
-    paths = path_settings(settings)
+def test_every_path_setting_is_outside_the_development_var_dir():
+    # The settings module's own values, not the per-test ones the autouse fixtures patch.
+    import tests.settings
+
+    paths = path_settings(tests.settings)
     assert {"VAR_DIR", "MODEL_DIR", "STATIC_ROOT"} <= set(paths)
     for name, path in paths.items():
         assert not inside_dev_var(path), f"{name}={path} is inside {DEV_VAR}"

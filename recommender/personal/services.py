@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F
@@ -379,6 +380,8 @@ def user_recommendations_compute(*, user, heartbeat=lambda: None) -> RefreshResu
         # catalog) must not cost the member every other engine's cards.
         try:
             ranking = rank()
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the whole refresh fails, not this engine
         except Exception as exc:
             log.error(
                 "%s failed in the refresh of member %s:\n%s", name, user.pk, traceback.format_exc()
@@ -629,13 +632,12 @@ def _finish(claim: Claim, state: str, **fields) -> bool:
     now = timezone.now()
     if mine.filter(rerun=False).update(state=state, finished_at=now, **fields):
         return False
-    user_id = mine.values_list("user_id", flat=True).first()
-    trigger = mine.values_list("trigger", flat=True).first() or ""
+    row = mine.values_list("user_id", "trigger").first()
     # The run's own fields win: a failed run's error stays readable while the next one waits.
-    if user_id is not None and mine.update(
-        **{**_new_request(trigger), "finished_at": now, **fields}
+    if row is not None and mine.update(
+        **{**_new_request(row[1] or ""), "finished_at": now, **fields}
     ):
-        _enqueue(user_id)
+        _enqueue(row[0])
         return True
     log.warning("refresh of %s: reaped while it ran; its result is dropped", claim.pk)
     return False  # reaped meanwhile: the reaper (or a newer claim) owns the row

@@ -166,3 +166,19 @@ def test_index_from_the_database_uses_synced_relations(settings):
     index = franchise_index(show_adult=False)
     assert 4 not in index.hidden and index.members(4) == (4,)
     franchise_index_invalidate()
+
+
+@pytest.mark.django_db
+def test_visitors_and_members_each_keep_their_index(django_assert_num_queries):
+    # Adult visibility differs per viewer: alternating views must not rebuild the index.
+    Anime.objects.create(mal_id=1, title="First", media_type="tv")
+    Anime.objects.create(mal_id=3, title="Adult", media_type="ova", is_adult=True)
+    franchise_index_invalidate()
+    shown, hidden = franchise_index(show_adult=True), franchise_index(show_adult=False)
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            assert franchise_index(show_adult=True) is shown
+            assert franchise_index(show_adult=False) is hidden
+    assert hidden.hidden == {3} and shown.hidden == frozenset()
+    franchise_index_invalidate()
+    assert franchise_index(show_adult=True) is not shown
