@@ -64,19 +64,20 @@ def _send(run_id: int) -> None:
     import_list_task.delay(run_id)
 
 
-IMPORT_RUNS = RunKind(name="import", model=ImportRun, send=_send)
+IMPORT_RUNS = RunKind(
+    name="import",
+    model=ImportRun,
+    send=_send,
+    # Failed for good: the upload is not kept for a run that will not be retried.
+    failed_fields={"upload": None, "phase": "", "error_code": "interrupted"},
+)
 
 
 def import_runs_reap() -> dict[str, list[int]]:
     """One reaper pass (beat): imports whose worker died are queued again, or failed for
     good after RUN_MAX_ATTEMPTS (which frees the member's import slot); queued imports whose
     message was lost are sent again. Returns the primary keys acted on."""
-    reaped = runs_reap(IMPORT_RUNS)
-    # Failed for good: the upload is not kept for a run that will not be retried.
-    ImportRun.objects.filter(pk__in=reaped.failed).update(
-        upload=None, phase="", error_code="interrupted"
-    )
-    return asdict(reaped)
+    return asdict(runs_reap(IMPORT_RUNS))
 
 
 def _create_run(*, user, **fields) -> ImportRun:

@@ -80,8 +80,9 @@ class RunKind:
     ``name`` keys the per-kind overrides of the stale limit and attempt cap. ``send(pk)``
     queues the row's task (called after commit). ``queued_since`` names the field that
     says when a never-claimed row was queued. ``scope`` narrows which rows the reaper
-    looks at (e.g. ``{"mode": "full"}``); ``on_failed(row)`` runs after a row is failed for
-    good (e.g. to start a member's next waiting run).
+    looks at (e.g. ``{"mode": "full"}``); ``failed_fields`` are written in the same UPDATE
+    that fails a row for good (e.g. freeing a slot, dropping a stored upload), and
+    ``on_failed(row)`` runs after it (e.g. to start a member's next waiting run).
     """
 
     name: str
@@ -89,6 +90,7 @@ class RunKind:
     send: Callable[[int], object]
     queued_since: str = "created_at"
     scope: dict = field(default_factory=dict)
+    failed_fields: dict = field(default_factory=dict)
     on_failed: Callable[[models.Model], object] | None = None
 
     def stale_after(self) -> timedelta:
@@ -244,7 +246,10 @@ def runs_reap(kind: RunKind) -> Reaped:
                 continue
         else:
             won = mine.update(
-                state=FAILED, finished_at=now, error=_lost_error(row, cap, retrying=False)
+                state=FAILED,
+                finished_at=now,
+                error=_lost_error(row, cap, retrying=False),
+                **kind.failed_fields,
             )
         if not won:
             continue

@@ -61,16 +61,12 @@ def _evaluation_run_send(run_id: int) -> None:
     evaluate_engines_task.delay(run_id)
 
 
-def _evaluation_run_release(run: EvaluationRun) -> None:
-    # The reaper failed it for good: free the one-evaluation slot it still holds.
-    EvaluationRun.objects.filter(pk=run.pk, state=EvaluationRun.State.FAILED).update(active=None)
-
-
 EVALUATION_RUNS = runs.RunKind(
     name="evaluation",
     model=EvaluationRun,
     send=_evaluation_run_send,
-    on_failed=_evaluation_run_release,
+    # Failed for good: free the one-evaluation slot in the same UPDATE.
+    failed_fields={"active": None},
 )
 
 
